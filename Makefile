@@ -1,0 +1,74 @@
+# One entry point for people and CI. Every target installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+RUNTIME_VENV := .venv-runtime
+PY := $(VENV)/bin/python
+export SAM_CLI_TELEMETRY := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+FUNCTION ?= HealthFunction
+EVENT ?= events/health.json
+
+.PHONY: help install services lint types unit integration artifact test local invoke bench build validate clean
+
+help:
+	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
+	@echo "make test     lint, types, unit, integration and built-artifact tests"
+	@echo "make invoke   FUNCTION=<LogicalId> EVENT=events/<file>.json against the local stack"
+	@echo "make bench    concurrency and cold-start figures"
+	@echo "make build    sam validate --lint and sam build"
+
+$(VENV)/.installed: requirements-dev.txt shared/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install -q -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
+	$(PY) -m pip install -q -e . 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
+	touch $@
+
+$(RUNTIME_VENV)/.installed: requirements-runtime.txt
+	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/pip install -q -r requirements-runtime.txt 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
+	touch $@
+
+install: $(VENV)/.installed $(RUNTIME_VENV)/.installed
+
+services:
+	@scripts/ensure-services
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+types: install
+	$(VENV)/bin/mypy
+
+validate: install
+	$(VENV)/bin/sam validate --lint
+
+build: validate
+	$(VENV)/bin/sam build --cached --parallel
+
+unit: install
+	$(VENV)/bin/pytest tests/unit
+
+integration: install services
+	$(VENV)/bin/pytest tests/integration
+
+artifact: build
+	$(VENV)/bin/pytest tests/artifact
+
+test: install services lint types build
+	$(VENV)/bin/pytest tests
+
+local: install services
+	$(PY) -m localdev.stack
+
+invoke: install
+	$(PY) -m localdev.invoke $(FUNCTION) $(EVENT)
+
+bench: install services
+	$(PY) -m localdev.bench
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,40 @@
+"""HealthFunction: GET /api/health, the guide's health checks behind X-Health-Check-Secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platform_monitoring.api import create_resolver, json_response, require_secret
+from platform_monitoring.checks import default_checks
+from platform_monitoring.health import HealthCheckService
+from platform_monitoring.observability import configure, instrument, monitoring_log
+from platform_monitoring.settings import HealthSettings
+
+# Leave the function this much time to answer after the slowest check gives up.
+RESPONSE_MARGIN_SECONDS = 0.5
+
+settings = HealthSettings.from_env()
+configure(settings.monitoring)
+service = HealthCheckService(default_checks(settings), timeout=settings.check_timeout)
+app = create_resolver()
+
+
+@app.get("/api/health")
+def health() -> Any:
+    require_secret(app.current_event.headers, settings.secret, "X-Health-Check-Secret")
+    remaining_ms = app.lambda_context.get_remaining_time_in_millis() if app.lambda_context else None
+    budget = None if remaining_ms is None else remaining_ms / 1000 - RESPONSE_MARGIN_SECONDS
+    report = service.run(budget=budget)
+    body = report.to_dict()
+    failing = [check for check in body["checks"] if check["status"] != "ok"]
+    log = monitoring_log.info if not failing else monitoring_log.warning
+    log(
+        f"Health check: {report.status.value}",
+        extra={"failing_checks": failing, "duration_ms": body["duration"]},
+    )
+    return json_response(report.http_status, body)
+
+
+@instrument
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""Monitoring and alerting library shipped as the bundle's Lambda layer."""

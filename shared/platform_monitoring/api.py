@@ -1,0 +1,108 @@
+"""HTTP pieces shared by the API functions: the resolver, JSON errors, secret checks.
+
+Errors raised anywhere below a route become `{"error": {"code", "message"}}` answers here,
+in one place, never a stack trace and never an echo of what the caller sent as a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+
+from platform_monitoring.observability import monitoring_log
+from platform_monitoring.settings import Secret
+
+JSON = "application/json"
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, machine-readable code, human message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=JSON,
+        body=json.dumps(body, separators=(",", ":"), default=str),
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def error_response(status: int, code: str, message: str) -> Response[str]:
+    return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def create_resolver() -> APIGatewayRestResolver:
+    """A REST API resolver whose every failure answers in the bundle's JSON error shape."""
+    app = APIGatewayRestResolver(strip_prefixes=None)
+
+    @app.exception_handler(ApiError)
+    def _api_error(error: ApiError) -> Response[str]:
+        return error_response(error.status, error.code, error.message)
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response[str]:
+        return error_response(404, "not_found", "No such route")
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        monitoring_log.exception("Unhandled error while serving a request")
+        _report_to_sentry(error)
+        return error_response(500, "internal_error", "The request could not be processed")
+
+    return app
+
+
+def _report_to_sentry(error: Exception) -> None:
+    import sys  # noqa: PLC0415
+
+    # Only when Sentry was started: capturing must never import it.
+    if "sentry_sdk" in sys.modules:
+        sys.modules["sentry_sdk"].capture_exception(error)
+
+
+def secrets_match(provided: str, expected: str) -> bool:
+    """Constant-time comparison; hashing first also hides the secret's length."""
+    return hmac.compare_digest(
+        hashlib.sha256(provided.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    )
+
+
+def require_secret(
+    headers: Mapping[str, str],
+    secret: Secret,
+    header: str,
+    accept_bearer: bool = False,
+) -> None:
+    """Let the request through only when it carries the configured secret.
+
+    Fail closed: with no secret configured (or one that cannot be read), the endpoint
+    refuses every request with 503. The comparison runs in constant time.
+    """
+    try:
+        expected = secret.reveal()
+    except Exception:
+        monitoring_log.exception("Could not read the endpoint secret", extra={"variable": secret.variable})
+        raise ApiError(503, "secret_unavailable", f"{secret.variable} could not be read") from None
+    if not expected:
+        raise ApiError(503, "not_configured", f"{secret.variable} is not configured; the endpoint is closed")
+    provided = headers.get(header)
+    if not provided and accept_bearer:
+        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        provided = token.strip() if scheme.lower() == "bearer" else None
+    if not provided:
+        raise ApiError(401, "unauthorized", f"Missing {header} header")
+    if not secrets_match(provided, expected):
+        raise ApiError(401, "unauthorized", "Invalid credentials")
