@@ -39,7 +39,7 @@ _VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
             r"(?i)\b((?:[a-z0-9]+[_-])*(?:password|passwd|pwd|secret|token|api[_-]?key|cvv|ssn|tax[_-]?id)"
-            r"(?:[_-][a-z0-9]+)*)(\s*[=:]\s*)([\"']?)[^\s\"'&,;]+"
+            r"(?:[_-][a-z0-9]+)*)([\"']?\s*[=:]\s*)([\"']?)[^\s\"'&,;]+"
         ),
         r"\1\2\3" + MASK,
     ),
