@@ -75,9 +75,7 @@ def _report_to_sentry(error: Exception) -> None:
 
 def secrets_match(provided: str, expected: str) -> bool:
     """Constant-time comparison; hashing first also hides the secret's length."""
-    return hmac.compare_digest(
-        hashlib.sha256(provided.encode()).digest(), hashlib.sha256(expected.encode()).digest()
-    )
+    return hmac.compare_digest(hashlib.sha256(provided.encode()).digest(), hashlib.sha256(expected.encode()).digest())
 
 
 def require_secret(

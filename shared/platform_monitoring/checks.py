@@ -106,13 +106,9 @@ class QueuesCheck:
             if not url:
                 continue
             try:
-                attributes = sqs.get_queue_attributes(
-                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
-                )
+                attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
             except Exception as error:
-                return CheckOutcome(
-                    FAILED, f"Queue size of {queue} could not be read: {describe_error(error)}", sizes
-                )
+                return CheckOutcome(FAILED, f"Queue size of {queue} could not be read: {describe_error(error)}", sizes)
             sizes[queue] = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
         if not sizes:
             return CheckOutcome(WARNING, "No queues are configured")

@@ -66,7 +66,5 @@ def sqs_client(timeout: float) -> SQSClient:
     from botocore.config import Config  # noqa: PLC0415
 
     # AWS_ENDPOINT_URL (boto3's own setting) points every client at moto server locally.
-    config = Config(
-        connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1, "mode": "standard"}
-    )
+    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1, "mode": "standard"})
     return boto3.client("sqs", config=config)

@@ -161,9 +161,7 @@ class EnvReader:
         _check_range(name, number, minimum, maximum)
         return number
 
-    def number(
-        self, name: str, default: float, minimum: float | None = None, maximum: float | None = None
-    ) -> float:
+    def number(self, name: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
         value = self.raw(name)
         if value is None:
             return default
@@ -202,9 +200,7 @@ class EnvReader:
         numbers = tuple(n.replace(" ", "").replace("-", "") for n in _split_list(self.raw(name)))
         for number in numbers:
             if not _E164.match(number):
-                raise ConfigurationError(
-                    f"{name} must hold E.164 numbers such as +15555550100, got {number!r}"
-                )
+                raise ConfigurationError(f"{name} must hold E.164 numbers such as +15555550100, got {number!r}")
         return numbers
 
     def secret(self, name: str, *aliases: str) -> Secret:

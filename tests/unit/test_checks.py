@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
 from platform_monitoring.checks import (
     DatabaseCheck,
     DiskCheck,
@@ -155,7 +154,7 @@ class FakeSqs:
     def __init__(self, sizes: dict[str, int], broken: str | None = None) -> None:
         self.sizes, self.broken = sizes, broken
 
-    def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:  # noqa: N803
+    def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:
         if QueueUrl == self.broken:
             raise OSError("queue does not exist")
         return {"Attributes": {"ApproximateNumberOfMessages": str(self.sizes[QueueUrl])}}

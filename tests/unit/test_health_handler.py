@@ -6,11 +6,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 from platform_monitoring.health import CheckOutcome, CheckStatus, HealthCheckService
+
 from tests.support.functions import cold_start, load_event
-from tests.support.logs import captured_channel
 from tests.support.lambda_context import FakeLambdaContext
+from tests.support.logs import captured_channel
 
 SECRET = "unit-health-secret"
 ENV = {

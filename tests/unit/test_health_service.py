@@ -5,7 +5,6 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-
 from platform_monitoring.health import (
     CheckOutcome,
     CheckStatus,

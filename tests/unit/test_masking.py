@@ -5,8 +5,14 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from platform_monitoring.masking import MASK, is_sensitive_key, luhn_valid, mask, mask_text, sentry_before_send
+from platform_monitoring.masking import (
+    MASK,
+    is_sensitive_key,
+    luhn_valid,
+    mask,
+    mask_text,
+    sentry_before_send,
+)
 
 GUIDE_FIELDS = ["password", "stripe_secret", "api_key", "token", "card_number", "cvv", "ssn", "tax_id"]
 
@@ -22,8 +28,18 @@ def test_guide_fields_are_masked_at_any_depth(field: str) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["db_password", "X-Api-Key", "accessToken", "Stripe-Signature", "STRIPE_SECRET", "cardNumber", "apikey",
-     "x-health-check-secret", "Authorization", "user_tax_id"],
+    [
+        "db_password",
+        "X-Api-Key",
+        "accessToken",
+        "Stripe-Signature",
+        "STRIPE_SECRET",
+        "cardNumber",
+        "apikey",
+        "x-health-check-secret",
+        "Authorization",
+        "user_tax_id",
+    ],
 )
 def test_key_variants_are_sensitive(key: str) -> None:
     assert is_sensitive_key(key)
@@ -94,7 +110,7 @@ def test_sentry_before_send_masks_request_and_exception() -> None:
         "extra": {"card": "4000 0566 5566 5556"},
     }
     out = json.dumps(sentry_before_send(event, {}))
-    for secret in ("hc\"", "abcdefghijkl", "sk_live_abcdefgh12345678", "4000 0566 5566 5556"):
+    for secret in ('hc"', "abcdefghijkl", "sk_live_abcdefgh12345678", "4000 0566 5566 5556"):
         assert secret not in out
 
 

@@ -12,6 +12,7 @@ from platform_monitoring.observability import (
     request_metadata,
     security_log,
 )
+
 from tests.support.functions import ROOT, load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.logs import captured_channel
@@ -74,7 +75,5 @@ def test_sentry_is_not_even_imported_without_a_dsn() -> None:
         "print('sentry_sdk' in sys.modules)"
     )
     env = {"PATH": "/usr/bin:/bin", "HEALTH_CHECK_SECRET": "x", "STRIPE_SECRET_KEY": "sk_test_1"}
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False"

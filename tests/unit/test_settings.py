@@ -3,7 +3,6 @@ from __future__ import annotations
 import boto3
 import pytest
 from moto import mock_aws
-
 from platform_monitoring.settings import (
     ConfigurationError,
     EnvReader,
@@ -126,9 +125,7 @@ def test_secret_from_secrets_manager(aws: None) -> None:
 
     parameters.clear_caches()
     boto3.client("secretsmanager").create_secret(Name="askproai-monitoring/stripe", SecretString="sk_live_zzz999")
-    secret = EnvReader({"STRIPE_SECRET_KEY": "secretsmanager:askproai-monitoring/stripe"}).secret(
-        "STRIPE_SECRET_KEY"
-    )
+    secret = EnvReader({"STRIPE_SECRET_KEY": "secretsmanager:askproai-monitoring/stripe"}).secret("STRIPE_SECRET_KEY")
     assert secret.reveal() == "sk_live_zzz999"
 
 

@@ -1,0 +1,138 @@
+"""`make bench`: figures measured within one run, as ratios (this machine is shared and noisy).
+
+1. The health endpoint's total time against its slowest check, with six checks of known
+   delays, run as the handler runs them (concurrently) and one after another.
+2. Each function's cold start (a fresh process importing its handler and answering its
+   first event) beside a naive baseline that imports every library of the bundle first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from platform_monitoring.health import CheckOutcome, CheckStatus, HealthCheckService
+
+ROOT = Path(__file__).resolve().parents[1]
+DELAYS = (0.05, 0.08, 0.11, 0.14, 0.17, 0.20)  # seconds; the slowest is 200 ms
+ROUNDS = 7
+
+
+class DelayedCheck:
+    def __init__(self, name: str, delay: float) -> None:
+        self.name, self.delay, self.critical = name, delay, True
+
+    def run(self, timeout: float) -> CheckOutcome:
+        time.sleep(self.delay)
+        return CheckOutcome(CheckStatus.OK, f"slept {self.delay * 1000:.0f} ms")
+
+
+def bench_health() -> None:
+    names = ("database", "redis", "stripe_api", "queues", "disk", "memory")
+    checks = [DelayedCheck(name, delay) for name, delay in zip(names, DELAYS, strict=True)]
+    slowest = max(DELAYS)
+    health = _load_health_function()
+    health.service = HealthCheckService(checks, timeout=2.0)
+    event = json.loads((ROOT / "events" / "health.json").read_text())
+    event["headers"]["X-Health-Check-Secret"] = os.environ["HEALTH_CHECK_SECRET"]
+
+    concurrent, sequential = [], []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        response = health.lambda_handler(event, _Context())
+        concurrent.append(time.perf_counter() - started)
+        assert response["statusCode"] == 200, response
+        started = time.perf_counter()
+        for check in checks:
+            check.run(2.0)
+        sequential.append(time.perf_counter() - started)
+    c, s = statistics.median(concurrent), statistics.median(sequential)
+    print("Health endpoint, six checks with delays " + ", ".join(f"{d * 1000:.0f}" for d in DELAYS) + " ms")
+    print(f"  slowest check                 {slowest * 1000:8.1f} ms   1.00x")
+    print(f"  handler, concurrent (median)  {c * 1000:8.1f} ms   {c / slowest:.2f}x the slowest check")
+    print(f"  one after another (median)    {s * 1000:8.1f} ms   {s / slowest:.2f}x the slowest check")
+    verdict = "within" if c / slowest <= 1.2 else "OVER"
+    print(f"  concurrent run is {verdict} the 1.2x target")
+
+
+NAIVE_IMPORTS = (
+    "import boto3, botocore, stripe, redis, pymysql, sentry_sdk, json, concurrent.futures;"
+    "import aws_lambda_powertools, aws_lambda_powertools.utilities.parameters;"
+    "import aws_lambda_powertools.utilities.idempotency, aws_lambda_powertools.utilities.batch;"
+    "import aws_lambda_powertools.event_handler, aws_lambda_powertools.tracing;"
+    "from sentry_sdk.integrations.aws_lambda import AwsLambdaIntegration;"
+    "boto3.client('sqs'); boto3.client('dynamodb'); boto3.client('sns'); boto3.client('ses');"
+)
+
+COLD_START = """
+import json, sys, time
+started = time.perf_counter()
+{naive}
+sys.path.insert(0, {code!r})
+import app
+class Context:
+    function_name = 'Bench'; aws_request_id = 'bench'; memory_limit_in_mb = 512
+    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:Bench'
+    def get_remaining_time_in_millis(self): return 10000
+event = json.load(open({event!r}))
+response = app.lambda_handler(event, Context())
+print(json.dumps({{"seconds": time.perf_counter() - started, "status": response.get("statusCode")}}))
+"""
+
+
+def cold_start(code: Path, event: Path, naive: bool) -> tuple[float, int]:
+    script = COLD_START.format(naive=NAIVE_IMPORTS if naive else "", code=str(code), event=str(event))
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(result["seconds"]), int(result["status"])
+
+
+FUNCTION_EVENTS = {"health": "health.json"}
+
+
+def bench_cold_starts() -> None:
+    print("Cold start: fresh process, import the handler, answer the first event (median of 5)")
+    for folder, event_name in FUNCTION_EVENTS.items():
+        code, event = ROOT / "functions" / folder, ROOT / "events" / event_name
+        ours = [cold_start(code, event, naive=False) for _ in range(5)]
+        naive = [cold_start(code, event, naive=True) for _ in range(5)]
+        o, n = statistics.median(t for t, _ in ours), statistics.median(t for t, _ in naive)
+        print(f"  {folder:<10} handler {o * 1000:7.1f} ms (status {ours[0][1]})   naive baseline {n * 1000:7.1f} ms"
+              f"   ratio {o / n:.2f}")
+
+
+def _load_health_function() -> Any:
+    sys.path.insert(0, str(ROOT))
+    from tests.support.functions import cold_start as load
+
+    return load("health", {"LOG_LEVEL_MONITORING": "warning"})
+
+
+class _Context:
+    function_name, aws_request_id, memory_limit_in_mb = "Bench", "bench", 512
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def main() -> None:
+    from localdev.template import load_dotenv
+
+    for key, value in load_dotenv(ROOT / ".env").items():
+        os.environ.setdefault(key, value)
+    bench_health()
+    print()
+    bench_cold_starts()
+
+
+if __name__ == "__main__":
+    main()

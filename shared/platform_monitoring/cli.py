@@ -1,0 +1,166 @@
+"""`monitoring-test`: the guide's `php artisan monitoring:test` for this bundle.
+
+Tests a running stack, local (`make local`, the default URL) or deployed (`--url` with the
+stack's ApiUrl output), and exits non-zero when anything tested fails:
+
+    monitoring-test --health                 # the health endpoint, its auth and every check
+    monitoring-test --health --in-process    # run the checks from this shell's settings
+    monitoring-test --all --url https://abc.execute-api.eu-west-1.amazonaws.com/prod
+
+Settings come from the environment; variables it does not set are read from ./.env, else
+./.env.example, so the local stack's secrets work without exporting anything.
+Exit codes: 0 all passed, 1 something failed, 2 a requested component is not available.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_URL = "http://127.0.0.1:3000"
+SYMBOLS = {"ok": "PASS", "warning": "WARN", "failed": "FAIL", "skipped": "SKIP"}
+
+
+@dataclass
+class ComponentResult:
+    name: str
+    passed: bool
+    available: bool = True
+    lines: list[str] = field(default_factory=list)
+
+
+class NotAvailable(Exception):
+    """The component exists in the guide but not yet in this bundle."""
+
+
+def load_env_file(directory: Path = Path()) -> Path | None:
+    for candidate in (directory / ".env", directory / ".env.example"):
+        if candidate.is_file():
+            for line in candidate.read_text().splitlines():
+                key, sep, value = line.strip().partition("=")
+                if sep and key and not key.startswith("#"):
+                    os.environ.setdefault(key.strip(), value.strip())
+            return candidate
+    return None
+
+
+def http_get(url: str, headers: dict[str, str], timeout: float = 30) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310 - URL chosen by the operator
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        body = error.read()
+        try:
+            return error.code, json.loads(body or b"{}")
+        except ValueError:
+            return error.code, {"raw": body[:200].decode("utf-8", "replace")}
+
+
+def describe_checks(checks: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"  {SYMBOLS.get(c['status'], c['status']):4} {c['name']:<11} {c['duration']:>8.1f} ms  {c['message']}"
+        for c in checks
+    ]
+
+
+def probe_health_endpoint(base_url: str) -> ComponentResult:
+    result = ComponentResult("health", passed=True)
+    url = base_url.rstrip("/") + "/api/health"
+    secret = os.environ.get("HEALTH_CHECK_SECRET", "")
+    try:
+        refused, _ = http_get(url, {})
+        status, body = http_get(url, {"X-Health-Check-Secret": secret})
+    except OSError as error:
+        result.passed = False
+        result.lines.append(f"  FAIL cannot reach {url}: {error}")
+        return result
+    if refused not in (401, 503):
+        result.passed = False
+        result.lines.append(f"  FAIL a request without the secret got {refused}, expected 401")
+    else:
+        result.lines.append(f"  PASS a request without the secret is refused ({refused})")
+    if status not in (200, 503) or "checks" not in body:
+        result.passed = False
+        result.lines.append(f"  FAIL {url} answered {status}: {json.dumps(body)[:300]}")
+        return result
+    result.lines.append(f"  {'PASS' if status == 200 else 'FAIL'} {url} answered {status}: {body['status']}")
+    result.lines.extend(describe_checks(body["checks"]))
+    result.passed = result.passed and all(check["status"] != "failed" for check in body["checks"])
+    return result
+
+
+def probe_health_in_process() -> ComponentResult:
+    from platform_monitoring.checks import default_checks  # noqa: PLC0415
+    from platform_monitoring.health import HealthCheckService  # noqa: PLC0415
+    from platform_monitoring.settings import HealthSettings  # noqa: PLC0415
+
+    settings = HealthSettings.from_env()
+    report = HealthCheckService(default_checks(settings), timeout=settings.check_timeout).run()
+    body = report.to_dict()
+    lines = [f"  checks run in this process: {body['status']}", *describe_checks(body["checks"])]
+    passed = all(check["status"] != "failed" for check in body["checks"])
+    return ComponentResult("health", passed=passed, lines=lines)
+
+
+def not_yet(component: str, issue: str) -> Callable[[argparse.Namespace], ComponentResult]:
+    def run(_: argparse.Namespace) -> ComponentResult:
+        raise NotAvailable(f"{component} testing arrives with {issue}")
+
+    return run
+
+
+COMPONENTS: dict[str, Callable[[argparse.Namespace], ComponentResult]] = {
+    "health": lambda args: probe_health_in_process() if args.in_process else probe_health_endpoint(args.url),
+    "alert": not_yet("alert", "the alerting issue"),
+    "performance": not_yet("performance", "the Stripe webhooks issue"),
+    "security": not_yet("security", "the security monitoring issue"),
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="monitoring-test", description=__doc__.split("\n\n")[0])
+    for name in COMPONENTS:
+        parser.add_argument(f"--{name}", action="store_true", help=f"test {name} monitoring")
+    parser.add_argument("--all", action="store_true", help="test every component")
+    parser.add_argument("--url", default=os.environ.get("MONITORING_API_URL", DEFAULT_URL), help="API base URL")
+    parser.add_argument("--in-process", action="store_true", help="run health checks here, not via the API")
+    args = parser.parse_args(argv)
+    if not args.all and not any(getattr(args, name) for name in COMPONENTS):
+        parser.error("choose at least one of " + ", ".join(f"--{n}" for n in [*COMPONENTS, "all"]))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    env_file = load_env_file()
+    args = parse_args(argv)
+    if env_file:
+        print(f"settings not in the environment were read from {env_file}")
+    chosen = [name for name in COMPONENTS if args.all or getattr(args, name)]
+    results = []
+    for name in chosen:
+        try:
+            results.append(COMPONENTS[name](args))
+        except NotAvailable as missing:
+            results.append(ComponentResult(name, passed=False, available=False, lines=[f"  SKIP {missing}"]))
+    for result in results:
+        verdict = "passed" if result.passed else ("not available" if not result.available else "FAILED")
+        print(f"{result.name}: {verdict}")
+        print("\n".join(result.lines))
+    if any(r.available and not r.passed for r in results):
+        return 1
+    if not args.all and any(not r.available for r in results):
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
