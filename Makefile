@@ -68,7 +68,7 @@ invoke: install
 	$(PY) -m localdev.invoke $(FUNCTION) $(EVENT)
 
 bench: install services
-	$(PY) -m localdev.bench
+	$(PY) -m bench
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

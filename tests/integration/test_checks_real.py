@@ -116,20 +116,21 @@ def test_queue_depths_from_moto_server(aws_resources: dict[str, dict[str, str]],
         sqs_client.purge_queue(QueueUrl=url)
     for index in range(3):
         sqs_client.send_message(QueueUrl=urls["webhooks"], MessageBody=f"event {index}")
-    result = HealthCheckService([QueuesCheck(urls, warning_size=2)], timeout=3).run().checks[0]
+    check = QueuesCheck(urls, warning_size=2, client=lambda timeout: sqs_client)
+    result = HealthCheckService([check], timeout=3).run().checks[0]
     assert result.status is CheckStatus.WARNING
     assert result.meta == {"default": 0, "webhooks": 3, "stripe": 0}
     assert "webhooks has 3" in result.message
 
 
-def test_all_real_checks_together_are_healthy(
-    mysql_port: int, redis_url: str, localstripe_url: str, aws_resources: dict[str, dict[str, str]]
+def test_all_real_checks_together_are_healthy(  # type: ignore[no-untyped-def]
+    mysql_port: int, redis_url: str, localstripe_url: str, aws_resources: dict[str, dict[str, str]], sqs_client
 ) -> None:
     checks = [
         DatabaseCheck(database(mysql_port)),
         RedisCheck(redis_at(redis_url)),
         StripeCheck(stripe_at(localstripe_url)),
-        QueuesCheck({"webhooks": aws_resources["WebhooksQueue"]["Ref"]}, warning_size=1000),
+        QueuesCheck({"webhooks": aws_resources["WebhooksQueue"]["Ref"]}, 1000, client=lambda timeout: sqs_client),
     ]
     report = HealthCheckService(checks, timeout=3).run()
     assert report.status is SystemStatus.HEALTHY, report.to_dict()

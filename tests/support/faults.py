@@ -43,6 +43,8 @@ class HangingServer:
 
     def close(self) -> None:
         self._closed.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         for connection in self._held:
             connection.close()
@@ -113,6 +115,10 @@ class TcpProxy:
         """down: close everything and stop listening; hang: accept but never answer."""
         self._drop_connections()
         if mode == "down" and self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would leave the
+            # socket listening until that accept returned, taking one more connection.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         elif mode != "down" and self._listener is None:

@@ -1,0 +1,1 @@
+"""Docker-free local stack: the template's functions, API, queues and schedules on loopback."""

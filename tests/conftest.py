@@ -1,0 +1,56 @@
+"""Real servers shared by the integration and artifact tests: MariaDB and Redis (this
+machine's), moto server and localstripe (started here on free ports)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pymysql
+import pytest
+
+from tests.integration.localstack_fixtures import AwsEmulator, aws_emulator, localstripe
+
+MYSQL_PORT = 3306
+REDIS_PORT = 6379
+
+
+@pytest.fixture(scope="session")
+def mysql_port() -> int:
+    connection = pymysql.connect(host="127.0.0.1", port=MYSQL_PORT, user="root", password="")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE DATABASE IF NOT EXISTS test")
+    connection.close()
+    return MYSQL_PORT
+
+
+@pytest.fixture(scope="session")
+def redis_port() -> int:
+    return REDIS_PORT
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_port: int) -> str:
+    return f"redis://127.0.0.1:{redis_port}/0"
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[AwsEmulator]:
+    with aws_emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def aws_resources(aws: AwsEmulator) -> dict[str, dict[str, str]]:
+    return dict(aws.resources)
+
+
+@pytest.fixture(scope="session")
+def sqs_client(aws: AwsEmulator) -> Any:
+    return aws.client("sqs")
+
+
+@pytest.fixture(scope="session")
+def localstripe_url() -> Iterator[str]:
+    with localstripe() as stripe:
+        yield stripe.url
