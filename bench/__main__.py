@@ -89,9 +89,7 @@ print(json.dumps({{"seconds": time.perf_counter() - started, "status": response.
 def cold_start(code: Path, event: Path, naive: bool) -> tuple[float, int]:
     script = COLD_START.format(naive=NAIVE_IMPORTS if naive else "", code=str(code), event=str(event))
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return float(result["seconds"]), int(result["status"])
 
@@ -106,8 +104,10 @@ def bench_cold_starts() -> None:
         ours = [cold_start(code, event, naive=False) for _ in range(5)]
         naive = [cold_start(code, event, naive=True) for _ in range(5)]
         o, n = statistics.median(t for t, _ in ours), statistics.median(t for t, _ in naive)
-        print(f"  {folder:<10} handler {o * 1000:7.1f} ms (status {ours[0][1]})   naive baseline {n * 1000:7.1f} ms"
-              f"   ratio {o / n:.2f}")
+        print(
+            f"  {folder:<10} handler {o * 1000:7.1f} ms (status {ours[0][1]})   naive baseline {n * 1000:7.1f} ms"
+            f"   ratio {o / n:.2f}"
+        )
 
 
 def _load_health_function() -> Any:

@@ -73,7 +73,14 @@ def test_built_health_function_answers_over_http(artifact_stack: LocalStack) -> 
         body = json.loads(response.read())
         assert response.status == 200
     assert body["status"] == "healthy", body
-    assert [check["name"] for check in body["checks"]] == ["database", "redis", "stripe_api", "queues", "disk", "memory"]
+    assert [check["name"] for check in body["checks"]] == [
+        "database",
+        "redis",
+        "stripe_api",
+        "queues",
+        "disk",
+        "memory",
+    ]
 
 
 def test_built_health_function_answers_the_sample_event(artifact_stack: LocalStack) -> None:

@@ -48,7 +48,7 @@ def sentry_ingest() -> Iterator[tuple[str, list[bytes]]]:
     received: list[bytes] = []
 
     class Ingest(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             encoding = self.headers.get("Content-Encoding", "")
             if encoding == "gzip":

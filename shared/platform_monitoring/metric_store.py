@@ -1,0 +1,222 @@
+"""Prometheus counters, gauges and histograms shared by every Lambda instance, kept in Redis.
+
+Writing: callers increment a per-invocation `MetricBuffer` (no I/O); `flush()` sends all of
+the invocation's updates to Redis in one round trip (one Lua script call), which also
+enforces the per-metric series cap atomically. A Redis outage never fails the caller: the
+updates are dropped, logged once per outage and counted in CloudWatch (EMF).
+
+Reading: `snapshot()` fetches every metric in one pipelined round trip (one HGETALL per
+catalog metric, all in the same pipeline): no KEYS, no SCAN, nothing per series.
+
+Layout, all keys under one hash tag so a Redis Cluster keeps them in one slot:
+  {askproai}:m:<metric>   hash  field = series key (JSON list of label values)
+                                 histograms: <series>|<bucket index>, <series>|sum, <series>|count
+  {askproai}:s:<metric>   set   the series keys, for the cardinality cap
+Label values are stored as JSON, so any character is safe; prometheus_client escapes them
+for the exposition format.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from platform_monitoring.catalog import CATALOG, MetricSpec, spec
+
+if TYPE_CHECKING:
+    import redis
+
+KEY_PREFIX = "{askproai}"
+DEFAULT_SERIES_CAP = 2000
+MAX_LABEL_LENGTH = 200
+DROPPED_METRIC = "askproai_metrics_dropped_series"
+
+# One call applies a whole invocation's updates. ARGV: cap, then groups of
+# (op, metric, series, field, value); op is "inc" (HINCRBYFLOAT) or "set" (HSET).
+# A series not yet known is only admitted while the metric has fewer than `cap` series;
+# refused ones are counted per metric in the dropped-series counter.
+_APPLY_SCRIPT = """
+local prefix = KEYS[1]
+local cap = tonumber(ARGV[1])
+local admitted = {}
+local dropped = {}
+for i = 2, #ARGV, 5 do
+  local op, metric, series, fld, value = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local tag = metric .. '\\0' .. series
+  local ok = admitted[tag]
+  if ok == nil then
+    local set = prefix .. ':s:' .. metric
+    ok = redis.call('SISMEMBER', set, series) == 1
+    if not ok and redis.call('SCARD', set) < cap then
+      redis.call('SADD', set, series)
+      ok = true
+    end
+    admitted[tag] = ok
+    if not ok then dropped[metric] = (dropped[metric] or 0) + 1 end
+  end
+  if ok then
+    local key = prefix .. ':m:' .. metric
+    if op == 'inc' then
+      redis.call('HINCRBYFLOAT', key, fld, value)
+    else
+      redis.call('HSET', key, fld, value)
+    end
+  end
+end
+for metric, count in pairs(dropped) do
+  local series = cjson.encode({metric})
+  redis.call('SADD', prefix .. ':s:' .. ARGV_DROPPED, series)
+  redis.call('HINCRBYFLOAT', prefix .. ':m:' .. ARGV_DROPPED, series, count)
+end
+return 0
+""".replace("ARGV_DROPPED", f"'{DROPPED_METRIC}'")
+
+
+def series_key(values: Iterable[str]) -> str:
+    return json.dumps([str(v)[:MAX_LABEL_LENGTH] for v in values], ensure_ascii=False, separators=(",", ":"))
+
+
+def _label_values(metric: MetricSpec, labels: Mapping[str, object]) -> list[str]:
+    unknown = set(labels) - set(metric.labels)
+    if unknown:
+        raise ValueError(f"{metric.name} has no label(s) {sorted(unknown)}; it has {list(metric.labels)}")
+    return [str(labels.get(name, "")) for name in metric.labels]
+
+
+@dataclass
+class Update:
+    op: str
+    metric: str
+    series: str
+    field: str
+    value: float
+
+
+@dataclass
+class MetricBuffer:
+    """What one invocation records; nothing leaves the process until flush."""
+
+    updates: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def inc(self, name: str, amount: float = 1.0, **labels: object) -> None:
+        metric = spec(name)
+        if metric.type != "counter":
+            raise TypeError(f"{metric.name} is a {metric.type}, not a counter")
+        if amount < 0:
+            raise ValueError(f"{metric.name}: a counter only goes up")
+        key = series_key(_label_values(metric, labels))
+        self._add("inc", metric.name, key, key, amount)
+
+    def set(self, name: str, value: float, **labels: object) -> None:
+        metric = spec(name)
+        if metric.type != "gauge":
+            raise TypeError(f"{metric.name} is a {metric.type}, not a gauge")
+        key = series_key(_label_values(metric, labels))
+        with self._lock:
+            self.updates[("set", metric.name, key, key)] = float(value)
+
+    def observe(self, name: str, value: float, **labels: object) -> None:
+        metric = spec(name)
+        if metric.type != "histogram":
+            raise TypeError(f"{metric.name} is a {metric.type}, not a histogram")
+        key = series_key(_label_values(metric, labels))
+        bucket = bisect.bisect_left(metric.buckets, value)  # index len(buckets) is +Inf
+        self._add("inc", metric.name, key, f"{key}|{bucket}", 1.0)
+        self._add("inc", metric.name, key, f"{key}|sum", float(value))
+        self._add("inc", metric.name, key, f"{key}|count", 1.0)
+
+    def _add(self, op: str, metric: str, series: str, fld: str, amount: float) -> None:
+        with self._lock:
+            slot = (op, metric, series, fld)
+            self.updates[slot] = self.updates.get(slot, 0.0) + amount
+
+    def drain(self) -> list[Update]:
+        with self._lock:
+            drained = [Update(op, m, s, f, v) for (op, m, s, f), v in self.updates.items()]
+            self.updates.clear()
+        return drained
+
+
+class MetricBackend(Protocol):
+    def apply(self, updates: list[Update], cap: int) -> None: ...
+
+    def snapshot(self) -> dict[str, dict[str, float]]: ...
+
+
+class RedisMetricBackend:
+    """The shared store. `round_trips` counts requests sent, for `make bench` and tests."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._script = client.register_script(_APPLY_SCRIPT)
+        self.round_trips = 0
+
+    def apply(self, updates: list[Update], cap: int) -> None:
+        if not updates:
+            return
+        args: list[str | int | float] = [cap]
+        for update in updates:
+            args.extend((update.op, update.metric, update.series, update.field, repr(update.value)))
+        self.round_trips += 1
+        self._script(keys=[KEY_PREFIX], args=args)
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        pipeline = self._client.pipeline(transaction=False)
+        names = [*(metric.name for metric in CATALOG)]
+        for name in names:
+            pipeline.hgetall(f"{KEY_PREFIX}:m:{name}")
+        self.round_trips += 1
+        replies = pipeline.execute()
+        return {
+            name: {_text(k): float(v) for k, v in reply.items()} for name, reply in zip(names, replies, strict=True)
+        }
+
+    def clear(self) -> None:
+        """Remove every series (tests and `monitoring-test` only)."""
+        keys = [f"{KEY_PREFIX}:{kind}:{m.name}" for m in CATALOG for kind in ("m", "s")]
+        self._client.delete(*keys)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class InMemoryMetricBackend:
+    """A fake with the same semantics as the Redis store, for unit tests."""
+
+    def __init__(self) -> None:
+        self.hashes: dict[str, dict[str, float]] = defaultdict(dict)
+        self.series: dict[str, set[str]] = defaultdict(set)
+        self.round_trips = 0
+
+    def apply(self, updates: list[Update], cap: int) -> None:
+        self.round_trips += 1
+        refused: set[tuple[str, str]] = set()
+        for update in updates:
+            known = self.series[update.metric]
+            if (update.metric, update.series) in refused:
+                continue
+            if update.series not in known:
+                if len(known) >= cap:
+                    refused.add((update.metric, update.series))
+                    dropped = series_key([update.metric])
+                    self.series[DROPPED_METRIC].add(dropped)
+                    counts = self.hashes[DROPPED_METRIC]
+                    counts[dropped] = counts.get(dropped, 0.0) + 1
+                    continue
+                known.add(update.series)
+            values = self.hashes[update.metric]
+            if update.op == "inc":
+                values[update.field] = values.get(update.field, 0.0) + update.value
+            else:
+                values[update.field] = update.value
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        self.round_trips += 1
+        return {metric.name: dict(self.hashes.get(metric.name, {})) for metric in CATALOG}

@@ -1,0 +1,301 @@
+"""Start a real Prometheus server (Debian's `prometheus` binary) for tests, and talk to it.
+
+Reusable for any scrape target: the synthetic exposition in these tests, the local stack's
+GET /api/metrics, or a deployed stage. The config is rendered from prometheus/local.yml (its
+global settings, rule files and the shape of its scrape config, bearer `credentials_file`
+included) with the targets, intervals, a free loopback port and a temporary data directory
+filled in. Nothing depends on a system Prometheus service or on a fixed port.
+
+    with running_prometheus([ScrapeTarget("askproai-local", "127.0.0.1:3000", bearer_token=secret)],
+                            tmp_path) as prom:
+        prom.wait_for_targets(timeout=20)
+        prom.query("askproai_up")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS_DIR = REPO_ROOT / "prometheus"
+LOCAL_CONFIG = PROMETHEUS_DIR / "local.yml"
+DEPLOYED_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
+RULES_DIR = PROMETHEUS_DIR / "rules"
+ENSURE_PROMETHEUS = REPO_ROOT / "scripts" / "ensure-prometheus"
+
+T = TypeVar("T")
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus did not start, or answered a query with an error."""
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One scrape job with one target. `address` is host:port; the bearer token goes to a file."""
+
+    job: str
+    address: str
+    metrics_path: str = "/api/metrics"
+    scheme: str = "http"
+    bearer_token: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    insecure_skip_verify: bool = False
+
+
+def ensure_prometheus_installed(timeout: float = 300) -> None:
+    """Run scripts/ensure-prometheus (installs the Debian package when promtool is missing)."""
+    result = subprocess.run([str(ENSURE_PROMETHEUS)], capture_output=True, text=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise PrometheusError(f"scripts/ensure-prometheus failed ({result.returncode}): {result.stderr.strip()}")
+    for tool in ("prometheus", "promtool"):
+        if shutil.which(tool) is None:
+            raise PrometheusError(f"{tool} is not on PATH after scripts/ensure-prometheus")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def render_rule_files(workdir: Path, interval: str | None) -> list[str]:
+    """Copy the repository's rule files; with `interval`, every group is evaluated that often."""
+    out = []
+    rules_out = workdir / "rules"
+    rules_out.mkdir(parents=True, exist_ok=True)
+    for source in sorted(RULES_DIR.glob("*.yml")):
+        doc = yaml.safe_load(source.read_text(encoding="utf-8"))
+        if interval is not None:
+            for group in doc.get("groups", []):
+                group["interval"] = interval
+        target = rules_out / source.name
+        target.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        out.append(str(target))
+    return out
+
+
+def render_config(
+    targets: Sequence[ScrapeTarget],
+    workdir: Path,
+    *,
+    scrape_interval: str = "1s",
+    scrape_timeout: str | None = None,
+    evaluation_interval: str = "1s",
+    rule_interval: str | None = "1s",
+    base_config: Path = LOCAL_CONFIG,
+) -> Path:
+    """Write <workdir>/prometheus.yml from `base_config` with `targets`; bearer tokens to 0600 files."""
+    base = yaml.safe_load(base_config.read_text(encoding="utf-8"))
+    template = base["scrape_configs"][0]
+    secrets = workdir / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True)
+    scrape_configs = []
+    for index, tgt in enumerate(targets):
+        job: dict[str, Any] = {
+            key: value for key, value in template.items() if key not in {"static_configs", "authorization"}
+        }
+        job.update(job_name=tgt.job, scheme=tgt.scheme, metrics_path=tgt.metrics_path)
+        job["scrape_interval"] = scrape_interval
+        job["scrape_timeout"] = scrape_timeout or scrape_interval
+        if tgt.bearer_token is not None:
+            token_file = secrets / f"{index}-{tgt.job}.token"
+            token_file.write_text(tgt.bearer_token, encoding="utf-8")
+            token_file.chmod(0o600)
+            job["authorization"] = {"type": "Bearer", "credentials_file": str(token_file)}
+        if tgt.insecure_skip_verify:
+            job["tls_config"] = {"insecure_skip_verify": True}
+        job["static_configs"] = [{"targets": [tgt.address], "labels": dict(tgt.labels)}]
+        scrape_configs.append(job)
+    config = {
+        "global": {
+            **base.get("global", {}),
+            "scrape_interval": scrape_interval,
+            "scrape_timeout": scrape_timeout or scrape_interval,
+            "evaluation_interval": evaluation_interval,
+        },
+        "rule_files": render_rule_files(workdir, rule_interval),
+        "scrape_configs": scrape_configs,
+    }
+    path = workdir / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@dataclass
+class PrometheusServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    workdir: Path
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def api(self, path: str, params: Mapping[str, str] | None = None, timeout: float = 10) -> Any:
+        """GET /api/v1/<path>; returns `data`, raises PrometheusError on an error answer."""
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        url = f"{self.url}/api/v1/{path}{query}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                body = json.load(response)
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read() or b"{}")
+            raise PrometheusError(f"{path} {dict(params or {})}: {exc.code} {body.get('error', body)}") from exc
+        if body.get("status") != "success":
+            raise PrometheusError(f"{path} {dict(params or {})}: {body}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Instant query; the result list (vector) or [scalar] / [string]. Errors raise PrometheusError."""
+        data = self.api("query", {"query": expr})
+        if data["resultType"] in {"scalar", "string"}:
+            return [{"value": data["result"]}]
+        return list(data["result"])
+
+    def targets(self) -> list[dict[str, Any]]:
+        return list(self.api("targets", {"state": "active"})["activeTargets"])
+
+    def wait_for_targets(
+        self, *, timeout: float = 20, jobs: Sequence[str] | None = None, scrapes: int = 1
+    ) -> list[dict[str, Any]]:
+        """Wait until every (chosen) target has been scraped `scrapes` times; return the targets."""
+        seen: dict[str, set[str]] = {}
+
+        def ready() -> list[dict[str, Any]] | None:
+            active = [t for t in self.targets() if jobs is None or t["labels"]["job"] in jobs]
+            if not active:
+                return None
+            for tgt in active:
+                seen.setdefault(tgt["scrapeUrl"], set())
+                if tgt["lastScrape"] and not tgt["lastScrape"].startswith("0001-"):
+                    seen[tgt["scrapeUrl"]].add(tgt["lastScrape"])
+            if all(len(seen[t["scrapeUrl"]]) >= scrapes for t in active):
+                return active
+            return None
+
+        return wait_until(ready, timeout=timeout, interval=0.25, what=f"{scrapes} scrape(s) of {jobs or 'all'}")
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        return list(self.api("rules")["groups"])
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return list(self.api("alerts")["alerts"])
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+
+
+def wait_until(check: Callable[[], T | None], *, timeout: float, interval: float = 0.2, what: str = "") -> T:
+    """Call `check` until it returns something other than None/False; PrometheusError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            result = check()
+            if result is not None and result is not False:
+                return result
+        except (PrometheusError, OSError) as exc:
+            last_error = exc
+        if time.monotonic() >= deadline:
+            raise PrometheusError(f"timed out after {timeout}s waiting for {what or check}: {last_error}")
+        time.sleep(interval)
+
+
+def _is_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_prometheus(
+    targets: Sequence[ScrapeTarget],
+    workdir: Path,
+    *,
+    scrape_interval: str = "1s",
+    scrape_timeout: str | None = None,
+    evaluation_interval: str = "1s",
+    rule_interval: str | None = "1s",
+    startup_timeout: float = 30,
+    binary: str = "prometheus",
+) -> PrometheusServer:
+    """Start Prometheus on a free 127.0.0.1 port, data in <workdir>/data; wait until it is ready.
+
+    Tries three ports, in case another process takes the free port between the probe and the bind.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = render_config(
+        targets,
+        workdir,
+        scrape_interval=scrape_interval,
+        scrape_timeout=scrape_timeout,
+        evaluation_interval=evaluation_interval,
+        rule_interval=rule_interval,
+    )
+    failures = []
+    for attempt in range(3):
+        port = free_port()
+        log_path = workdir / f"prometheus-{attempt}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--storage.tsdb.retention.time=1h",
+                    "--log.level=warn",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                env={**os.environ, "GOMAXPROCS": "2"},
+            )
+        server = PrometheusServer(process, port, workdir, log_path)
+        deadline = time.monotonic() + startup_timeout
+        while time.monotonic() < deadline and process.poll() is None and not _is_ready(server.url):
+            time.sleep(0.1)
+        if process.poll() is None and _is_ready(server.url):
+            return server
+        server.stop()
+        failures.append(server.log()[-2000:])
+        if "address already in use" not in failures[-1]:
+            break
+    raise PrometheusError("Prometheus did not become ready:\n" + "\n---\n".join(failures))
+
+
+@contextlib.contextmanager
+def running_prometheus(targets: Sequence[ScrapeTarget], workdir: Path, **kwargs: Any) -> Iterator[PrometheusServer]:
+    """start_prometheus as a context manager: the server is always stopped on exit."""
+    server = start_prometheus(targets, workdir, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()
