@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 FUNCTION ?= HealthFunction
 EVENT ?= events/health.json
 
-.PHONY: help install services lint types unit integration artifact test local invoke bench build validate clean
+.PHONY: help install services prometheus lint types unit integration artifact test local invoke bench build validate clean
 
 help:
 	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
@@ -36,6 +36,9 @@ install: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 services:
 	@scripts/ensure-services
 
+prometheus:
+	@scripts/ensure-prometheus
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -58,7 +61,7 @@ integration: install services
 artifact: build
 	$(VENV)/bin/pytest tests/artifact
 
-test: install services lint types build
+test: install services prometheus lint types build
 	$(VENV)/bin/pytest tests
 
 local: install services

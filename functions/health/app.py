@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from platform_monitoring.api import create_resolver, json_response, require_secret
-from platform_monitoring.checks import default_checks
+from platform_monitoring.checks import default_checks, record_report
 from platform_monitoring.health import HealthCheckService
-from platform_monitoring.observability import configure, instrument, monitoring_log
+from platform_monitoring.observability import configure, instrument, monitoring_log, recorder
 from platform_monitoring.settings import HealthSettings
 
 # Leave the function this much time to answer after the slowest check gives up.
@@ -25,6 +25,7 @@ def health() -> Any:
     remaining_ms = app.lambda_context.get_remaining_time_in_millis() if app.lambda_context else None
     budget = None if remaining_ms is None else remaining_ms / 1000 - RESPONSE_MARGIN_SECONDS
     report = service.run(budget=budget)
+    record_report(report, recorder)
     body = report.to_dict()
     failing = [check for check in body["checks"] if check["status"] != "ok"]
     log = monitoring_log.info if not failing else monitoring_log.warning

@@ -27,6 +27,8 @@ class MetricSpec:
     help: str
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] = ()
+    # Label sets exposed at 0 before their first event, so increase() sees that first event.
+    seeds: tuple[tuple[str, ...], ...] = ()
 
     @property
     def exposed_name(self) -> str:
@@ -75,7 +77,25 @@ CATALOG: tuple[MetricSpec, ...] = (
     _counter("failed_logins_total", "Failed login attempts"),
     _counter("blocked_ips_total", "IP addresses blocked"),
     _counter("rate_limit_violations_total", "Rate limit violations"),
-    _counter("security_events_total", "Security events received", "type"),
+    MetricSpec(
+        PREFIX + "security_events",
+        "counter",
+        "Security events received",
+        ("type",),
+        seeds=tuple(
+            (kind,)
+            for kind in (
+                "failed_login",
+                "login",
+                "registration",
+                "suspicious_activity",
+                "api_key_usage",
+                "privilege_escalation",
+                "large_data_export",
+                "rate_limit_violation",
+            )
+        ),
+    ),
     # External APIs
     _counter("external_api_calls_total", "Calls to external APIs", "service"),
     _counter("external_api_errors_total", "Failed calls to external APIs", "service"),

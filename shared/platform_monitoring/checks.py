@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from platform_monitoring import clients
-from platform_monitoring.health import CheckOutcome, CheckStatus, HealthCheck, describe_error
+from platform_monitoring.health import CheckOutcome, CheckStatus, HealthCheck, HealthReport, describe_error
+from platform_monitoring.metric_store import MetricRecorder
+from platform_monitoring.observability import process_memory
 from platform_monitoring.settings import (
     DatabaseSettings,
     HealthSettings,
@@ -147,8 +149,7 @@ class DiskCheck:
 
 def process_memory_bytes() -> int:
     """Resident set size of this process (what Lambda's memory limit counts)."""
-    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return resident_pages * os.sysconf("SC_PAGE_SIZE")
+    return process_memory()[0]
 
 
 def memory_limit_bytes(configured_mb: int | None) -> int:
@@ -194,3 +195,23 @@ def default_checks(settings: HealthSettings) -> list[HealthCheck]:
         DiskCheck(settings.disk_path, settings.disk_warning_percent),
         MemoryCheck(settings.memory_limit_mb, settings.memory_warning_percent),
     ]
+
+
+STATUS_VALUES = {CheckStatus.OK: 1.0, CheckStatus.WARNING: 0.5, CheckStatus.FAILED: 0.0}
+
+
+def record_report(report: HealthReport, recorder: MetricRecorder) -> None:
+    """The gauges and counters a health run feeds: check status, queue sizes, database
+    connection failures and the Stripe API call (an external API call like any other)."""
+    for result in report.checks:
+        recorder.set("health_check_status", STATUS_VALUES[result.status], check=result.name)
+        if result.name == "queues" and result.meta:
+            for queue, size in result.meta.items():
+                recorder.set("queue_size", size, queue=queue)
+        elif result.name == "database" and result.status is CheckStatus.FAILED:
+            recorder.inc("database_connection_failures_total")
+        elif result.name == "stripe_api" and "not configured" not in result.message:
+            recorder.inc("external_api_calls_total", service="stripe")
+            recorder.observe("external_api_duration_ms", result.duration_ms, service="stripe")
+            if result.status is CheckStatus.FAILED:
+                recorder.inc("external_api_errors_total", service="stripe")

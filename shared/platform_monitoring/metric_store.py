@@ -21,8 +21,9 @@ from __future__ import annotations
 import bisect
 import json
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -220,3 +221,73 @@ class InMemoryMetricBackend:
     def snapshot(self) -> dict[str, dict[str, float]]:
         self.round_trips += 1
         return {metric.name: dict(self.hashes.get(metric.name, {})) for metric in CATALOG}
+
+
+class MetricRecorder:
+    """Buffers an invocation's updates and writes them at its end; never raises to the caller.
+
+    After a failed write the store is not tried again for `retry_after` seconds, so a Redis
+    that hangs costs one timeout, not one per invocation. Lost updates are counted through
+    `on_dropped` (CloudWatch EMF in the functions) and logged once per outage.
+    """
+
+    def __init__(
+        self,
+        backend: Callable[[], MetricBackend],
+        cap: int = DEFAULT_SERIES_CAP,
+        on_dropped: Callable[[int, BaseException, bool], None] | None = None,
+        retry_after: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._backend_factory = backend
+        self._backend: MetricBackend | None = None
+        self.cap = cap
+        self.buffer = MetricBuffer()
+        self._on_dropped = on_dropped
+        self._retry_after = retry_after
+        self._clock = clock
+        self._paused_until = 0.0
+        self.outage_logged = False
+
+    def use(self, backend: MetricBackend) -> None:
+        """Write to this backend from now on (tests use the in-memory one)."""
+        self._backend = backend
+        self._paused_until = 0.0
+
+    @property
+    def backend(self) -> MetricBackend:
+        if self._backend is None:
+            self._backend = self._backend_factory()
+        return self._backend
+
+    def inc(self, name: str, amount: float = 1.0, **labels: object) -> None:
+        self.buffer.inc(name, amount, **labels)
+
+    def set(self, name: str, value: float, **labels: object) -> None:
+        self.buffer.set(name, value, **labels)
+
+    def observe(self, name: str, value: float, **labels: object) -> None:
+        self.buffer.observe(name, value, **labels)
+
+    def flush(self) -> int:
+        """Write what was recorded; returns the number of updates written (0 when dropped)."""
+        updates = self.buffer.drain()
+        if not updates:
+            return 0
+        if self._clock() < self._paused_until:
+            self._dropped(len(updates), ConnectionError("metric store paused after a failure"))
+            return 0
+        try:
+            self.backend.apply(updates, self.cap)
+        except Exception as error:  # an outage of the store must never fail the request
+            self._paused_until = self._clock() + self._retry_after
+            self._dropped(len(updates), error)
+            return 0
+        self.outage_logged = False
+        return len(updates)
+
+    def _dropped(self, count: int, error: BaseException) -> None:
+        """on_dropped(count, error, first) where first is True once per outage (log that one)."""
+        if self._on_dropped is not None:
+            self._on_dropped(count, error, not self.outage_logged)
+        self.outage_logged = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
@@ -18,9 +19,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit
 
-from platform_monitoring.masking import mask, sentry_before_send
-from platform_monitoring.settings import LOG_CHANNELS, MonitoringSettings, SentrySettings
+from platform_monitoring.masking import mask, mask_text, sentry_before_send
+from platform_monitoring.metric_store import MetricBackend, MetricRecorder, RedisMetricBackend
+from platform_monitoring.settings import LOG_CHANNELS, MonitoringSettings, RedisSettings, SentrySettings
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "askproai-monitoring")
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -86,12 +89,39 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AskProAI"), service=SERVICE_NAME)
 
 _sentry_started = False
+_store_settings: tuple[RedisSettings, float] | None = None
+
+
+def _redis_backend() -> MetricBackend:
+    if _store_settings is None:
+        raise ConnectionError("the metric store is not configured")
+    from platform_monitoring.clients import redis_client  # noqa: PLC0415
+
+    redis_settings, timeout = _store_settings
+    return RedisMetricBackend(redis_client(redis_settings, timeout))
+
+
+def _metric_updates_dropped(count: int, error: BaseException, first: bool) -> None:
+    metrics.add_metric(name="MetricUpdatesDropped", unit=MetricUnit.Count, value=count)
+    if first:
+        monitoring_log.warning(
+            "Metric store unavailable; updates are dropped until it answers",
+            extra={"dropped_updates": count, "error": mask_text(f"{type(error).__name__}: {error}")},
+        )
+
+
+# Prometheus series shared by every Lambda instance (Redis); see metric_store.
+recorder = MetricRecorder(_redis_backend, on_dropped=_metric_updates_dropped)
+METRICS_ROUTE = "/api/metrics"  # scrapes are not counted as traffic: they would dilute the error rate
 
 
 def configure(settings: MonitoringSettings) -> None:
-    """Cold-start setup: channel levels and Sentry."""
+    """Cold-start setup: channel levels, Sentry and the metric store."""
+    global _store_settings  # noqa: PLW0603 - one store per process, set at cold start
     channels.set_levels(settings.log_levels)
     init_sentry(settings.sentry)
+    _store_settings = (settings.redis, settings.metrics_store_timeout)
+    recorder.cap = settings.metrics_series_cap
 
 
 def init_sentry(settings: SentrySettings) -> bool:
@@ -175,11 +205,26 @@ def bind_user(user_id: str | int | None, company_id: str | int | None = None) ->
 def instrument(handler: LambdaHandler) -> LambdaHandler:
     """Per-invocation observability for a Lambda handler.
 
-    Sets the correlation ID and request context on every channel, flushes CloudWatch
-    metrics, and echoes the correlation ID on API responses.
+    Sets the correlation ID and request context on every channel; records the HTTP
+    metrics of API requests and the process memory; writes the invocation's Prometheus
+    updates in one round trip and flushes CloudWatch metrics; echoes the correlation ID
+    on API responses.
     """
     cold_start = True
-    flushing_handler = metrics.log_metrics(handler, raise_on_empty_metrics=False)
+
+    def handle_and_record(event: dict[str, Any], context: Any) -> Any:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = handler(event, context)
+            if isinstance(response, dict):
+                status = int(response.get("statusCode", 200))
+            return response
+        finally:
+            record_invocation(event, context, status, (time.perf_counter() - started) * 1000)
+            recorder.flush()
+
+    flushing_handler = metrics.log_metrics(handle_and_record, raise_on_empty_metrics=False)
 
     @functools.wraps(handler)
     def wrapper(event: dict[str, Any], context: Any) -> Any:
@@ -200,6 +245,34 @@ def instrument(handler: LambdaHandler) -> LambdaHandler:
         return response
 
     return wrapper
+
+
+def record_invocation(event: Mapping[str, Any], context: Any, status: int, duration_ms: float) -> None:
+    """HTTP series for an API request (route template, not raw path, to bound cardinality) and memory."""
+    route = event.get("resource") if "httpMethod" in event else None
+    if isinstance(route, str) and route != METRICS_ROUTE:
+        method = str(event.get("httpMethod", "")).upper()
+        recorder.inc("http_requests_total", route=route, method=method, status=status)
+        recorder.observe("http_request_duration_ms", duration_ms, route=route, method=method)
+        if status >= 500:
+            recorder.inc("http_requests_errors_total", route=route, method=method, status=status)
+    function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or getattr(context, "function_name", None) or "local"
+    usage, peak = process_memory()
+    recorder.set("php_memory_usage_bytes", usage, function=function)
+    recorder.set("php_memory_peak_bytes", peak, function=function)
+
+
+def process_memory() -> tuple[int, int]:
+    """(current, peak) resident memory of this process in bytes."""
+    import resource  # noqa: PLC0415
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+    try:
+        with open("/proc/self/statm") as statm:  # noqa: PTH123 - hot path, one read
+            current = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        current = peak
+    return current, peak
 
 
 def _set_response_header(response: dict[str, Any], name: str, value: str) -> None:

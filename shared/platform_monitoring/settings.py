@@ -51,6 +51,8 @@ HEALTH_DISK_PATH = "HEALTH_DISK_PATH"
 HEALTH_MEMORY_WARNING_PERCENT = "HEALTH_MEMORY_WARNING_PERCENT"
 LAMBDA_MEMORY_SIZE = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 SECRETS_MAX_AGE_SECONDS = "SECRETS_MAX_AGE_SECONDS"
+METRICS_SERIES_CAP = "METRICS_SERIES_CAP"
+METRICS_STORE_TIMEOUT_SECONDS = "METRICS_STORE_TIMEOUT_SECONDS"
 
 LOG_CHANNELS = ("monitoring", "security", "performance", "stripe", "portal", "webhooks")
 LOG_LEVEL_DEFAULTS = {
@@ -284,6 +286,9 @@ class MonitoringSettings:
     sentry: SentrySettings
     alert_recipients: AlertRecipients
     log_levels: Mapping[str, str]
+    redis: RedisSettings  # the metric store every function writes to
+    metrics_series_cap: int
+    metrics_store_timeout: float
 
     @classmethod
     def from_env(cls, env: EnvReader) -> MonitoringSettings:
@@ -297,6 +302,9 @@ class MonitoringSettings:
             sentry=SentrySettings.from_env(env),
             alert_recipients=AlertRecipients.from_env(env),
             log_levels=levels,
+            redis=RedisSettings.from_env(env),
+            metrics_series_cap=env.integer(METRICS_SERIES_CAP, 2000, 1),
+            metrics_store_timeout=env.number(METRICS_STORE_TIMEOUT_SECONDS, 0.5, 0.01, 10.0),
         )
 
 
@@ -375,7 +383,6 @@ class HealthSettings:
     monitoring: MonitoringSettings
     secret: Secret
     database: DatabaseSettings
-    redis: RedisSettings
     stripe: StripeSettings
     queues: QueueSettings
     check_timeout: float
@@ -385,6 +392,10 @@ class HealthSettings:
     memory_warning_percent: float
     memory_limit_mb: int | None
 
+    @property
+    def redis(self) -> RedisSettings:
+        return self.monitoring.redis
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HealthSettings:
         env = EnvReader(environ)
@@ -392,7 +403,6 @@ class HealthSettings:
             monitoring=MonitoringSettings.from_env(env),
             secret=env.secret(HEALTH_CHECK_SECRET),
             database=DatabaseSettings.from_env(env),
-            redis=RedisSettings.from_env(env),
             stripe=StripeSettings.from_env(env),
             queues=QueueSettings.from_env(env),
             check_timeout=env.number(HEALTH_CHECK_TIMEOUT_SECONDS, 3.0, 0.05, 25.0),
@@ -402,3 +412,14 @@ class HealthSettings:
             memory_warning_percent=env.number(HEALTH_MEMORY_WARNING_PERCENT, 85.0, 0.0, 100.0),
             memory_limit_mb=env.integer(LAMBDA_MEMORY_SIZE, 0, 0) or None,
         )
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    monitoring: MonitoringSettings
+    secret: Secret
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricsSettings:
+        env = EnvReader(environ)
+        return cls(monitoring=MonitoringSettings.from_env(env), secret=env.secret(METRICS_SECRET))

@@ -12,6 +12,7 @@ from platform_monitoring.checks import (
     RedisCheck,
     StripeCheck,
     default_checks,
+    record_report,
     stripe_mode,
 )
 from platform_monitoring.health import CheckStatus
@@ -213,3 +214,33 @@ def test_default_checks_are_the_guides_six_with_critical_flags() -> None:
         ("disk", False),
         ("memory", False),
     ]
+
+
+def test_health_report_feeds_the_gauges_and_counters() -> None:
+    from platform_monitoring.health import CheckResult, HealthReport, SystemStatus
+    from platform_monitoring.metric_store import InMemoryMetricBackend, MetricRecorder
+
+    backend = InMemoryMetricBackend()
+    recorder = MetricRecorder(lambda: backend)
+    report = HealthReport(
+        SystemStatus.UNHEALTHY,
+        __import__("datetime").datetime.now(),
+        [
+            CheckResult("database", True, CheckStatus.FAILED, "Database connection failed", 3.0),
+            CheckResult("stripe_api", True, CheckStatus.OK, "ok", 120.0, {"mode": "test"}),
+            CheckResult(
+                "queues", False, CheckStatus.WARNING, "big", 4.0, {"default": 1, "webhooks": 1500, "stripe": 0}
+            ),
+        ],
+    )
+    record_report(report, recorder)
+    recorder.flush()
+    assert backend.hashes["askproai_health_check_status"] == {
+        '["database"]': 0.0,
+        '["stripe_api"]': 1.0,
+        '["queues"]': 0.5,
+    }
+    assert backend.hashes["askproai_queue_size"] == {'["default"]': 1.0, '["webhooks"]': 1500.0, '["stripe"]': 0.0}
+    assert backend.hashes["askproai_database_connection_failures"] == {"[]": 1.0}
+    assert backend.hashes["askproai_external_api_calls"] == {'["stripe"]': 1.0}
+    assert "askproai_external_api_errors" not in backend.hashes

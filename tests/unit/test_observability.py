@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from platform_monitoring.observability import (
     bind_user,
     channels,
@@ -77,3 +78,30 @@ def test_sentry_is_not_even_imported_without_a_dsn() -> None:
     env = {"PATH": "/usr/bin:/bin", "HEALTH_CHECK_SECRET": "x", "STRIPE_SECRET_KEY": "sk_test_1"}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_api_requests_are_counted_by_route_method_and_status(metric_store) -> None:  # type: ignore[no-untyped-def]
+    @instrument
+    def handler(event: dict[str, object], context: object) -> dict[str, object]:
+        return {"statusCode": int(str(event["status"])), "body": ""}
+
+    event = load_event("health.json")
+    event["resource"] = "/api/alerts/{id}/ack"
+    event["httpMethod"] = "POST"
+    for status in (200, 200, 503):
+        handler({**event, "status": status}, FakeLambdaContext())
+    requests = metric_store.hashes["askproai_http_requests"]
+    assert requests == {'["/api/alerts/{id}/ack","POST","200"]': 2.0, '["/api/alerts/{id}/ack","POST","503"]': 1.0}
+    assert metric_store.hashes["askproai_http_requests_errors"] == {'["/api/alerts/{id}/ack","POST","503"]': 1.0}
+    durations = metric_store.hashes["askproai_http_request_duration_ms"]
+    assert durations['["/api/alerts/{id}/ack","POST"]|count'] == 3.0
+
+
+def test_an_exception_is_counted_as_a_500_and_still_flushed(metric_store) -> None:  # type: ignore[no-untyped-def]
+    @instrument
+    def handler(event: dict[str, object], context: object) -> dict[str, object]:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        handler(load_event("health.json"), FakeLambdaContext())
+    assert metric_store.hashes["askproai_http_requests_errors"] == {'["/api/health","GET","500"]': 1.0}

@@ -1,0 +1,32 @@
+"""MetricsFunction: GET /api/metrics, the shared metric store in Prometheus' formats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from platform_monitoring.api import ApiError, create_resolver, require_secret
+from platform_monitoring.exposition import render
+from platform_monitoring.observability import configure, instrument, monitoring_log, recorder
+from platform_monitoring.settings import MetricsSettings
+
+settings = MetricsSettings.from_env()
+configure(settings.monitoring)
+app = create_resolver()
+
+
+@app.get("/api/metrics")
+def scrape() -> Response[str]:
+    headers = app.current_event.headers
+    require_secret(headers, settings.secret, "X-Metrics-Secret", accept_bearer=True)
+    try:
+        body, content_type = render(recorder.backend, headers.get("Accept"))
+    except Exception as error:
+        monitoring_log.warning("Metric store unavailable for a scrape", extra={"error": type(error).__name__})
+        raise ApiError(503, "metric_store_unavailable", "The metric store is not answering") from None
+    return Response(status_code=200, content_type=content_type, body=body, headers={"Cache-Control": "no-store"})
+
+
+@instrument
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)
