@@ -65,7 +65,7 @@ def _histogram(metric: MetricSpec, values: dict[str, float]) -> Metric:
         cumulative, buckets = 0.0, []
         for index, bound in enumerate(metric.buckets):
             cumulative += parts.get(str(index), 0.0)
-            buckets.append((floatToGoString(bound), cumulative))
+            buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
         buckets.append(("+Inf", parts.get("count", cumulative + parts.get(str(len(metric.buckets)), 0.0))))
         family.add_metric(json.loads(key), buckets, sum_value=parts.get("sum", 0.0))
     return family

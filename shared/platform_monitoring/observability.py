@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -86,7 +86,8 @@ webhooks_log = channels["webhooks"]
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 # CloudWatch metrics through EMF; namespace and service from POWERTOOLS_* variables.
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AskProAI"), service=SERVICE_NAME)
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AskProAI")
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 
 _sentry_started = False
 _store_settings: tuple[RedisSettings, float] | None = None
@@ -113,6 +114,29 @@ def _metric_updates_dropped(count: int, error: BaseException, first: bool) -> No
 # Prometheus series shared by every Lambda instance (Redis); see metric_store.
 recorder = MetricRecorder(_redis_backend, on_dropped=_metric_updates_dropped)
 METRICS_ROUTE = "/api/metrics"  # scrapes are not counted as traffic: they would dilute the error rate
+
+
+# Business series that also go to CloudWatch (EMF), named for CloudWatch. Their labels
+# become dimensions: a handful of values each (currency), never an ID.
+CLOUDWATCH_BUSINESS_METRICS = {
+    "subscriptions_created_total": "SubscriptionsCreated",
+    "revenue_processed_cents": "RevenueProcessedCents",
+    "portal_registrations_total": "PortalRegistrations",
+    "portal_logins_total": "PortalLogins",
+    "payment_failures_total": "PaymentFailures",
+    "disputes_total": "Disputes",
+    "refunds_total": "Refunds",
+}
+
+
+def count_business(name: str, value: float = 1.0, **labels: str) -> None:
+    """A business event: the Prometheus counter (Redis) and the CloudWatch metric (EMF)."""
+    recorder.inc(name, value, **labels)
+    with single_metric(
+        name=CLOUDWATCH_BUSINESS_METRICS[name], unit=MetricUnit.Count, value=value, namespace=METRICS_NAMESPACE
+    ) as metric:
+        for label, label_value in labels.items():
+            metric.add_dimension(name=label, value=str(label_value))
 
 
 def configure(settings: MonitoringSettings) -> None:

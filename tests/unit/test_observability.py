@@ -105,3 +105,16 @@ def test_an_exception_is_counted_as_a_500_and_still_flushed(metric_store) -> Non
     with pytest.raises(RuntimeError):
         handler(load_event("health.json"), FakeLambdaContext())
     assert metric_store.hashes["askproai_http_requests_errors"] == {'["/api/health","GET","500"]': 1.0}
+
+
+def test_business_events_reach_prometheus_and_cloudwatch(metric_store, capsys) -> None:  # type: ignore[no-untyped-def]
+    from platform_monitoring.observability import count_business, recorder
+
+    count_business("revenue_processed_cents", 2500, currency="eur")
+    recorder.flush()
+    assert metric_store.hashes["askproai_revenue_processed_cents"] == {'["eur"]': 2500.0}
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert len(emf) == 1
+    assert emf[0]["RevenueProcessedCents"] == [2500.0]
+    assert emf[0]["currency"] == "eur"
+    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AskProAI"

@@ -1,0 +1,64 @@
+"""`monitoring-test` against a running local stack, as an operator runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from localdev.stack import LocalStack
+from tests.integration.localstack_fixtures import local_stack
+from tests.support.functions import ROOT
+
+pytestmark = pytest.mark.integration
+
+CLI = ROOT / ".venv" / "bin" / "monitoring-test"
+SECRETS = {"HEALTH_CHECK_SECRET": "cli-health-secret", "METRICS_SECRET": "cli-metrics-secret"}
+
+
+@pytest.fixture(scope="module")
+def stack(mysql_port: int) -> Iterator[LocalStack]:
+    environ = {**os.environ, **SECRETS, "DB_DATABASE": "test", "REDIS_URL": "redis://127.0.0.1:6379/13"}
+    with local_stack(environ=environ, schedules=False) as running:
+        yield running
+
+
+def run(stack: LocalStack, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    # cwd without a .env, so only what is passed here counts
+    environment = {"PATH": os.environ["PATH"], **SECRETS, **env}
+    return subprocess.run(
+        [CLI, *args, "--url", stack.api_url], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_health_and_performance_pass_on_a_healthy_stack(stack: LocalStack, tmp_path: Path) -> None:
+    result = run(stack, tmp_path, "--health", "--performance")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "health: passed" in result.stdout
+    assert "PASS a request without the secret is refused (401)" in result.stdout
+    assert "performance: passed" in result.stdout
+    assert "a health request was counted" in result.stdout
+
+
+def test_a_wrong_secret_fails_with_exit_1(stack: LocalStack, tmp_path: Path) -> None:
+    result = run(stack, tmp_path, "--health", HEALTH_CHECK_SECRET="wrong")
+    assert result.returncode == 1
+    assert "health: FAILED" in result.stdout
+
+
+def test_an_unreachable_stack_fails(tmp_path: Path) -> None:
+    environment = {"PATH": os.environ["PATH"], **SECRETS}
+    result = subprocess.run(
+        [CLI, "--health", "--url", "http://127.0.0.1:9"], cwd=tmp_path, env=environment, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "cannot reach" in result.stdout
+
+
+def test_components_not_built_yet_say_so_with_exit_2(stack: LocalStack, tmp_path: Path) -> None:
+    result = run(stack, tmp_path, "--alert")
+    assert result.returncode == 2
+    assert "SKIP alert testing arrives with" in result.stdout
