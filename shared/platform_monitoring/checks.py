@@ -187,6 +187,7 @@ class MemoryCheck:
 
 
 def default_checks(settings: HealthSettings) -> list[HealthCheck]:
+    clients.preload_health_clients()
     return [
         DatabaseCheck(settings.database),
         RedisCheck(settings.redis),

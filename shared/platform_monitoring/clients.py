@@ -68,3 +68,12 @@ def sqs_client(timeout: float) -> SQSClient:
     # AWS_ENDPOINT_URL (boto3's own setting) points every client at moto server locally.
     config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1, "mode": "standard"})
     return boto3.client("sqs", config=config)
+
+
+def preload_health_clients() -> None:
+    """Import the health checks' client libraries during the init phase (cold start), so the
+    first request's check timeouts are not spent importing stripe and boto3."""
+    import boto3  # noqa: F401, PLC0415
+    import pymysql  # noqa: F401, PLC0415
+    import redis  # noqa: F401, PLC0415
+    import stripe  # noqa: F401, PLC0415
