@@ -9,13 +9,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 FUNCTION ?= HealthFunction
 EVENT ?= events/health.json
+WEBHOOK ?= events/stripe_webhook_payment_intent_succeeded.json
 
-.PHONY: help install services prometheus lint types unit integration artifact test local invoke bench build validate clean
+.PHONY: help install services prometheus lint types unit integration artifact test local invoke webhook bench build validate clean
 
 help:
 	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
 	@echo "make test     lint, types, unit, integration and built-artifact tests"
 	@echo "make invoke   FUNCTION=<LogicalId> EVENT=events/<file>.json against the local stack"
+	@echo "make webhook  WEBHOOK=events/stripe_webhook_<type>.json: sign it now, invoke StripeWebhookFunction"
 	@echo "make bench    concurrency and cold-start figures"
 	@echo "make build    sam validate --lint and sam build"
 
@@ -69,6 +71,11 @@ local: install services
 
 invoke: install
 	$(PY) -m localdev.invoke $(FUNCTION) $(EVENT)
+
+# The sample webhook events are signed at a fixed time (outside Stripe's 5-minute tolerance by
+# now): re-sign with STRIPE_WEBHOOK_SECRET and a new event ID, then invoke.
+webhook: install
+	$(PY) -m localdev.stripe_sign --event-id $(WEBHOOK) | $(PY) -m localdev.invoke StripeWebhookFunction -
 
 bench: install services
 	$(PY) -m bench

@@ -4,6 +4,14 @@
    delays, run as the handler runs them (concurrently) and one after another.
 2. Each function's cold start (a fresh process importing its handler and answering its
    first event) beside a naive baseline that imports every library of the bundle first.
+3. A scrape of 1k, 10k and 100k series in the Redis metric store beside generate_latest of the
+   same series in memory, and the Redis round trips per scrape and per invocation's writes
+   (bench/metrics_bench.py; Redis database 15, BENCH_REDIS_URL to change it).
+4. The Stripe webhook path: SQS, DynamoDB and Redis requests per ingested event and per processed
+   batch, and the ingest handler's warm time without I/O (bench/webhooks_bench.py; Redis database 11).
+5. Alerting: DynamoDB round trips per alert() decision (below the threshold, firing, throttled)
+   and per scheduled run, counted as botocore sends them, and 50 concurrent alert() calls
+   (bench/alerting_bench.py; a moto server on a free port).
 """
 
 from __future__ import annotations
@@ -124,6 +132,12 @@ class _Context:
         return 10_000
 
 
+def bench_webhooks() -> None:
+    from bench.webhooks_bench import bench_webhooks as run
+
+    run()
+
+
 def main() -> None:
     from localdev.template import load_dotenv
 
@@ -132,6 +146,16 @@ def main() -> None:
     bench_health()
     print()
     bench_cold_starts()
+    print()
+    from bench.metrics_bench import bench_metric_store
+
+    bench_metric_store()
+    print()
+    bench_webhooks()
+    print()
+    from bench.alerting_bench import bench_alerting
+
+    bench_alerting()
 
 
 if __name__ == "__main__":

@@ -397,6 +397,19 @@ def system_overview() -> dict[str, Any]:
                 )
             ],
         ),
+        timeseries(
+            "Transaction p95 by transaction",
+            "95th percentile of PerformanceMonitor transaction durations (askproai_transaction_duration_ms, "
+            "histogram, milliseconds), by transaction name (stripe_webhook, ...).",
+            quantiles("askproai_transaction_duration_ms", by="transaction")[1:2],
+            unit="ms",
+        ),
+        timeseries(
+            "Slow queries (per minute)",
+            "MySQL queries over SLOW_QUERY_THRESHOLD_MS (100 ms by default) per minute "
+            "(askproai_slow_queries_total); each is logged on the performance channel as a fingerprint.",
+            [target(f"60 * sum(rate({sel('askproai_slow_queries_total')}[$__rate_interval]))", "slow queries / min")],
+        ),
         row("Queues and users"),
         timeseries(
             "Queue sizes",
@@ -456,13 +469,18 @@ def system_overview() -> dict[str, Any]:
             threshold=3,
         ),
         timeseries(
-            "Alerts sent (per hour)",
-            "Alert notifications sent in the preceding hour, by alert type and channel (askproai_alerts_sent_total).",
+            "Alerts sent and failed deliveries (per hour)",
+            "Alert notifications sent in the preceding hour, by alert type and channel (askproai_alerts_sent_total), "
+            "and delivery attempts a channel failed (askproai_alert_delivery_failures_total; each is retried).",
             [
                 target(
                     f"sum by (type, channel) (increase({sel('askproai_alerts_sent_total')}[1h]))",
                     "{{type}} via {{channel}}",
-                )
+                ),
+                target(
+                    f"sum by (channel) (increase({sel('askproai_alert_delivery_failures_total')}[1h]))",
+                    "{{channel}} failed",
+                ),
             ],
         ),
         timeseries(

@@ -5,7 +5,8 @@
 - the MySQL database DB_DATABASE created if missing (Redis and MySQL themselves come from .env),
 - the API on 127.0.0.1:3000, one Lambda sandbox pool per function,
 - SQS pollers, SNS deliveries and rate() schedules for the functions the template subscribes,
-- every email, SNS notification and SMS printed as it is sent.
+- every email, SNS notification and SMS printed as it is sent; Slack posts go to a local capture
+  (ALERT_SLACK_WEBHOOK, when .env leaves it empty) and are printed too.
 
 Ports come from LOCAL_API_PORT, LOCAL_MOTO_PORT and LOCAL_STRIPE_PORT. Ctrl-C stops everything.
 LocalStack is the same thing as a class, for tests (`with LocalStack.on_free_ports() as stack:`).
@@ -29,6 +30,7 @@ from localdev.apigw import ApiGateway
 from localdev.net import LOOPBACK, PortInUseError, check_port_free, free_port
 from localdev.runtime import FunctionPool, FunctionWorker, InvocationResult
 from localdev.services import MotoServer, ServiceError, StripeServer, ensure_database
+from localdev.slack import SlackCapture
 from localdev.sources import ScheduleRunner, SentMessageTap, SnsDelivery, SqsPoller
 from localdev.template import (
     DEFAULT_REGION,
@@ -166,6 +168,7 @@ class LocalStack:
         self.deliveries: list[SnsDelivery] = []
         self.runners: list[ScheduleRunner] = []
         self.tap: SentMessageTap | None = None
+        self.slack: SlackCapture | None = None
         self._started = False
 
     @classmethod
@@ -212,6 +215,9 @@ class LocalStack:
         self.overrides = stack_overrides(
             self.template, load_dotenv(self.env_file), self.environ, stripe_url=self.stripe.url
         )
+        self.slack = SlackCapture(self.log, self.host).start()
+        if not self.overrides.get("ALERT_SLACK_WEBHOOK"):
+            self.overrides["ALERT_SLACK_WEBHOOK"] = self.slack.url
         sender = self.overrides.get("ALERT_EMAIL_FROM")
         if sender:
             verify_ses_identities(self.moto.url, self.region, [sender])
@@ -315,6 +321,9 @@ class LocalStack:
                 thread.join(10)
         self.pools = {}
         self.pollers, self.deliveries, self.runners, self.tap = [], [], [], None
+        if self.slack is not None:
+            self.slack.stop()
+            self.slack = None
         self.stripe.stop()
         self.moto.stop()
 
@@ -364,11 +373,15 @@ class LocalStack:
         raise KeyError(f"{logical_id} has no schedule {event_name or ''} in this stack")
 
     def sent_messages(self) -> list[dict[str, Any]]:
-        """Emails, SNS notifications and SMS sent so far (polls moto once more first)."""
+        """Emails, SNS notifications, SMS (polls moto once more first) and Slack posts sent so far."""
         if self.tap is None:
             return []
         self.tap.poll()
-        return list(self.tap.messages)
+        slack = [
+            {"id": f"slack:{index}", "channel": "slack", "to": "slack", "subject": None, "body": text}
+            for index, text in enumerate(self.slack.texts() if self.slack else [])
+        ]
+        return [*self.tap.messages, *slack]
 
     # -- reporting -------------------------------------------------------------
 
@@ -380,6 +393,8 @@ class LocalStack:
                 lines.append(f"    {event.method.upper():6} {event.path:40} -> {spec.logical_id}")
         lines.append(f"  AWS (moto)   {self.moto.url}   sent messages: {self.moto.url}/moto-api/data.json")
         lines.append(f"  Stripe       {self.stripe.url}")
+        if self.slack is not None and self.overrides.get("ALERT_SLACK_WEBHOOK") == self.slack.url:
+            lines.append(f"  Slack        {self.slack.url}   (captured and printed)")
         for poller in self.pollers:
             lines.append(f"  SQS          {poller.event.queue} -> {poller.function} (batch {poller.event.batch_size})")
         for delivery in self.deliveries:

@@ -9,6 +9,7 @@ from platform_monitoring.api import ApiError, create_resolver, require_secret
 from platform_monitoring.exposition import render
 from platform_monitoring.observability import configure, instrument, monitoring_log, recorder
 from platform_monitoring.settings import MetricsSettings
+from redis.exceptions import RedisError
 
 settings = MetricsSettings.from_env()
 configure(settings.monitoring)
@@ -21,7 +22,8 @@ def scrape() -> Response[str]:
     require_secret(headers, settings.secret, "X-Metrics-Secret", accept_bearer=True)
     try:
         body, content_type = render(recorder.backend, headers.get("Accept"))
-    except Exception as error:
+    except (RedisError, OSError) as error:  # an outage; anything else is a bug and answers 500
+        recorder.pause()  # this invocation's own flush would only wait for the same timeout
         monitoring_log.warning("Metric store unavailable for a scrape", extra={"error": type(error).__name__})
         raise ApiError(503, "metric_store_unavailable", "The metric store is not answering") from None
     return Response(status_code=200, content_type=content_type, body=body, headers={"Cache-Control": "no-store"})

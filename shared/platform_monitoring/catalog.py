@@ -101,10 +101,13 @@ CATALOG: tuple[MetricSpec, ...] = (
     _counter("external_api_errors_total", "Failed calls to external APIs", "service"),
     _histogram("external_api_duration_ms", "External API call duration in milliseconds", "service"),
     # Performance and the bundle itself
+    _histogram("transaction_duration_ms", "PerformanceMonitor transaction duration in milliseconds", "transaction"),
     _counter("slow_transactions_total", "Transactions slower than the slow threshold", "transaction"),
+    _counter("slow_queries_total", "MySQL queries slower than the slow query threshold"),
     _counter("database_connection_failures_total", "Failed attempts to connect to MySQL"),
     _gauge("health_check_status", "Last health check result: 1 ok, 0.5 warning, 0 failed", "check"),
     _counter("alerts_sent_total", "Alert notifications sent", "type", "channel"),
+    _counter("alert_delivery_failures_total", "Alert deliveries a channel failed (each attempt)", "channel"),
     _counter("metrics_dropped_series_total", "Series not recorded because a metric reached its cap", "metric"),
 )
 

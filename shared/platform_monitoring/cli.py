@@ -169,6 +169,120 @@ def probe_metrics_pipeline(base_url: str) -> ComponentResult:
     return result
 
 
+def probe_alert_channels() -> ComponentResult:
+    """A test alert through every configured channel (email, SMS, Slack), each reported on its own line."""
+    from platform_monitoring.alert_delivery import send_test_alert  # noqa: PLC0415
+    from platform_monitoring.settings import AlertDispatcherSettings  # noqa: PLC0415
+
+    results = send_test_alert(AlertDispatcherSettings.from_env())
+    symbols = {"sent": "PASS", "failed": "FAIL", "skipped": "SKIP"}
+    lines = [
+        f"  {symbols.get(r.status, r.status.upper()):4} {r.channel:<6} {r.target}: {r.status}"
+        + (f" ({r.detail})" if r.detail else "")
+        for r in results
+    ]
+    sent = [r for r in results if r.status == "sent"]
+    if not sent and not any(r.status == "failed" for r in results):
+        lines.append(
+            "  FAIL no alert channel is configured (ALERT_EMAIL_RECIPIENTS, ALERT_SLACK_WEBHOOK, ALERT_SMS_RECIPIENTS)"
+        )
+    return ComponentResult("alert", passed=bool(sent) and all(r.status != "failed" for r in results), lines=lines)
+
+
+PERFORMANCE_TEST_TRANSACTION = "monitoring_test"
+PERFORMANCE_TEST_THRESHOLD_MS = 50.0
+
+
+def sample(samples: dict[str, float], name: str, **labels: str) -> float:
+    return samples.get(name + json.dumps(sorted(labels.items())), 0.0)
+
+
+def exercise_performance_monitor() -> tuple[list[tuple[bool, str]], list[tuple[str, dict[str, str], str]]]:
+    """PerformanceMonitor in this process, writing to the metric store of this shell's REDIS_URL: a
+    slow transaction, a Stripe API call (retrieve the balance) and a slow query (SELECT SLEEP).
+    Returns (checks, expected increases in a scrape as (series, labels, description))."""
+    import io  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from platform_monitoring import clients  # noqa: PLC0415
+    from platform_monitoring.metric_store import RedisMetricBackend  # noqa: PLC0415
+    from platform_monitoring.observability import recorder  # noqa: PLC0415
+    from platform_monitoring.performance import PerformanceMonitor  # noqa: PLC0415
+    from platform_monitoring.settings import HealthSettings  # noqa: PLC0415
+
+    settings = HealthSettings.from_env()
+    timeout = settings.check_timeout
+    recorder.use(RedisMetricBackend(clients.redis_client(settings.redis, timeout)))
+    monitor = PerformanceMonitor(thresholds={PERFORMANCE_TEST_TRANSACTION: PERFORMANCE_TEST_THRESHOLD_MS})
+    log_handler = logging.getLogger("channel-performance").handlers[0]
+    captured = io.StringIO()
+    previous = log_handler.setStream(captured) if isinstance(log_handler, logging.StreamHandler) else None
+    checks: list[tuple[bool, str]] = []
+    try:
+        with monitor.transaction(PERFORMANCE_TEST_TRANSACTION, {"status_code": 200}):
+            time.sleep(PERFORMANCE_TEST_THRESHOLD_MS * 1.5 / 1000)
+        try:
+            monitor.monitor_api_call("stripe", clients.stripe_client(settings.stripe, timeout).balance.retrieve)
+            checks.append((True, "a Stripe API call (retrieve the balance) through monitor_api_call"))
+        except Exception as error:
+            checks.append((False, f"the Stripe API call failed: {type(error).__name__}"))
+        seconds = settings.database.slow_query_ms * 1.5 / 1000
+        try:
+            connection = clients.mysql_connection(settings.database, timeout + seconds)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT SLEEP(%s)", (seconds,))
+            connection.close()
+        except Exception as error:
+            checks.append((False, f"the slow query could not run: {type(error).__name__}: {error}"))
+    finally:
+        if isinstance(log_handler, logging.StreamHandler):
+            log_handler.setStream(previous)
+    written = recorder.flush()
+    checks.append((written > 0, f"{written} metric updates written to the metric store (REDIS_URL)"))
+    logged = [json.loads(line) for line in captured.getvalue().splitlines() if line.startswith("{")]
+    messages = {line.get("message"): line for line in logged}
+    slow_query = messages.get("Slow query")
+    checks.append((f"Slow transaction: {PERFORMANCE_TEST_TRANSACTION}" in messages, "the slow transaction was logged"))
+    checks.append(
+        (
+            slow_query is not None,
+            "the slow query was logged on the performance channel"
+            + (f": {slow_query['sql']} ({slow_query['duration_ms']:.0f} ms)" if slow_query else ""),
+        )
+    )
+    expected = [
+        ("askproai_transaction_duration_ms_count", {"transaction": PERFORMANCE_TEST_TRANSACTION}, "transaction"),
+        ("askproai_slow_transactions_total", {"transaction": PERFORMANCE_TEST_TRANSACTION}, "slow transaction"),
+        ("askproai_external_api_calls_total", {"service": "stripe"}, "API call"),
+        ("askproai_slow_queries_total", {}, "slow query"),
+    ]
+    return checks, expected
+
+
+def probe_performance(base_url: str) -> ComponentResult:
+    """The metrics pipeline, then a transaction, an API call and a slow query, seen in a scrape."""
+    result = probe_metrics_pipeline(base_url)
+    if not result.passed:
+        return result
+    try:
+        _, before, _ = scraped_samples(base_url)
+        checks, expected = exercise_performance_monitor()
+        _, after, _ = scraped_samples(base_url)
+    except Exception as error:
+        result.passed = False
+        result.lines.append(f"  FAIL PerformanceMonitor could not be exercised: {type(error).__name__}: {error}")
+        return result
+    for name, labels, what in expected:
+        grown = sample(after, name, **labels) - sample(before, name, **labels)
+        shown = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+        checks.append((grown >= 1, f"the {what} was recorded: {shown} +{grown:g} in /api/metrics"))
+    for ok, text in checks:
+        result.lines.append(f"  {'PASS' if ok else 'FAIL'} {text}")
+        result.passed = result.passed and ok
+    return result
+
+
 def not_yet(component: str, issue: str) -> Callable[[argparse.Namespace], ComponentResult]:
     def run(_: argparse.Namespace) -> ComponentResult:
         raise NotAvailable(f"{component} testing arrives with {issue}")
@@ -178,9 +292,8 @@ def not_yet(component: str, issue: str) -> Callable[[argparse.Namespace], Compon
 
 COMPONENTS: dict[str, Callable[[argparse.Namespace], ComponentResult]] = {
     "health": lambda args: probe_health_in_process() if args.in_process else probe_health_endpoint(args.url),
-    "alert": not_yet("alert", "the alerting issue"),
-    # Transaction and slow-query checks join this with the Stripe webhooks issue.
-    "performance": lambda args: probe_metrics_pipeline(args.url),
+    "alert": lambda args: probe_alert_channels(),
+    "performance": lambda args: probe_performance(args.url),
     "security": not_yet("security", "the security monitoring issue"),
 }
 

@@ -14,13 +14,18 @@ if TYPE_CHECKING:
     import pymysql.connections
     import redis
     import stripe
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ses import SESClient
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
 
 def mysql_connection(settings: DatabaseSettings, timeout: float) -> pymysql.connections.Connection[Any]:
-    import pymysql  # noqa: PLC0415 - functions that never touch MySQL skip the import
+    """A pymysql connection whose queries are timed: those over SLOW_QUERY_THRESHOLD_MS are logged and counted."""
+    from platform_monitoring.performance import monitored_connection_class  # noqa: PLC0415 - imports pymysql
 
-    return pymysql.connect(
+    connection: pymysql.connections.Connection[Any] = monitored_connection_class()(
+        slow_query_ms=settings.slow_query_ms,
         host=settings.host,
         port=settings.port,
         user=settings.username,
@@ -32,11 +37,13 @@ def mysql_connection(settings: DatabaseSettings, timeout: float) -> pymysql.conn
         autocommit=True,
         charset="utf8mb4",
     )
+    return connection
 
 
 def redis_client(settings: RedisSettings, timeout: float) -> redis.Redis:
     import redis  # noqa: PLC0415
     from redis.backoff import NoBackoff  # noqa: PLC0415
+    from redis.driver_info import DriverInfo  # noqa: PLC0415
     from redis.retry import Retry  # noqa: PLC0415
 
     return redis.Redis.from_url(
@@ -45,6 +52,9 @@ def redis_client(settings: RedisSettings, timeout: float) -> redis.Redis:
         socket_connect_timeout=timeout,
         # redis-py retries three times by default, which would triple a hung server's cost.
         retry=Retry(NoBackoff(), 0),
+        # RESP2 and no CLIENT SETINFO: a new connection costs one round trip, not four.
+        protocol=2,
+        driver_info=DriverInfo(name=None, lib_version=None),
     )
 
 
@@ -70,6 +80,20 @@ def sqs_client(timeout: float) -> SQSClient:
     return boto3.client("sqs", config=config)
 
 
+@functools.lru_cache(maxsize=8)
+def dynamodb_client(timeout: float) -> DynamoDBClient:
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+
+    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"})
+    return boto3.client("dynamodb", config=config)
+
+
+def preload_stripe() -> None:
+    """Import stripe during the init phase (cold start), not during the first request."""
+    import stripe  # noqa: F401, PLC0415
+
+
 def preload_health_clients() -> None:
     """Import the health checks' client libraries during the init phase (cold start), so the
     first request's check timeouts are not spent importing stripe and boto3."""
@@ -77,3 +101,22 @@ def preload_health_clients() -> None:
     import pymysql  # noqa: F401, PLC0415
     import redis  # noqa: F401, PLC0415
     import stripe  # noqa: F401, PLC0415
+
+
+@functools.lru_cache(maxsize=8)
+def sns_client(timeout: float) -> SNSClient:
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+
+    # One attempt: a publish that timed out may have gone out, and alerts must not double.
+    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1, "mode": "standard"})
+    return boto3.client("sns", config=config)
+
+
+@functools.lru_cache(maxsize=8)
+def ses_client(timeout: float) -> SESClient:
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+
+    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1, "mode": "standard"})
+    return boto3.client("ses", config=config)

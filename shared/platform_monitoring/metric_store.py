@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import threading
 import time
 from collections import defaultdict
@@ -78,8 +79,15 @@ return 0
 """.replace("ARGV_DROPPED", f"'{DROPPED_METRIC}'")
 
 
-def series_key(values: Iterable[str]) -> str:
-    return json.dumps([str(v)[:MAX_LABEL_LENGTH] for v in values], ensure_ascii=False, separators=(",", ":"))
+def _label_text(value: object) -> str:
+    # Anything not encodable as UTF-8 (a lone surrogate) becomes its escape, so one odd
+    # label can never make the whole invocation's write fail.
+    text = str(value)[:MAX_LABEL_LENGTH]
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def series_key(values: Iterable[object]) -> str:
+    return json.dumps([_label_text(v) for v in values], ensure_ascii=False, separators=(",", ":"))
 
 
 def _label_values(metric: MetricSpec, labels: Mapping[str, object]) -> list[str]:
@@ -107,6 +115,8 @@ class MetricBuffer:
 
     def inc(self, name: str, amount: float = 1.0, **labels: object) -> None:
         metric = spec(name)
+        if not math.isfinite(amount):
+            return  # Redis cannot add inf or NaN; a broken measurement must not cost the others
         if metric.type != "counter":
             raise TypeError(f"{metric.name} is a {metric.type}, not a counter")
         if amount < 0:
@@ -118,6 +128,8 @@ class MetricBuffer:
         metric = spec(name)
         if metric.type != "gauge":
             raise TypeError(f"{metric.name} is a {metric.type}, not a gauge")
+        if not math.isfinite(value):
+            return
         key = series_key(_label_values(metric, labels))
         with self._lock:
             self.updates[("set", metric.name, key, key)] = float(value)
@@ -126,6 +138,8 @@ class MetricBuffer:
         metric = spec(name)
         if metric.type != "histogram":
             raise TypeError(f"{metric.name} is a {metric.type}, not a histogram")
+        if not math.isfinite(value):
+            return
         key = series_key(_label_values(metric, labels))
         bucket = bisect.bisect_left(metric.buckets, value)  # index len(buckets) is +Inf
         self._add("inc", metric.name, key, f"{key}|{bucket}", 1.0)
@@ -223,6 +237,15 @@ class InMemoryMetricBackend:
         return {metric.name: dict(self.hashes.get(metric.name, {})) for metric in CATALOG}
 
 
+def _is_outage(error: BaseException) -> bool:
+    """Connection trouble pauses the store; a rejected command (a bug) does not."""
+    if isinstance(error, OSError):
+        return True
+    import redis  # noqa: PLC0415 - only reached after a failure
+
+    return isinstance(error, redis.ConnectionError | redis.TimeoutError)
+
+
 class MetricRecorder:
     """Buffers an invocation's updates and writes them at its end; never raises to the caller.
 
@@ -244,10 +267,14 @@ class MetricRecorder:
         self.cap = cap
         self.buffer = MetricBuffer()
         self._on_dropped = on_dropped
-        self._retry_after = retry_after
+        self.retry_after = retry_after
         self._clock = clock
         self._paused_until = 0.0
         self.outage_logged = False
+
+    def pause(self) -> None:
+        """The store just failed elsewhere (a scrape): don't spend another timeout on it now."""
+        self._paused_until = self._clock() + self.retry_after
 
     def use(self, backend: MetricBackend) -> None:
         """Write to this backend from now on (tests use the in-memory one)."""
@@ -280,7 +307,8 @@ class MetricRecorder:
         try:
             self.backend.apply(updates, self.cap)
         except Exception as error:  # an outage of the store must never fail the request
-            self._paused_until = self._clock() + self._retry_after
+            if _is_outage(error):
+                self.pause()
             self._dropped(len(updates), error)
             return 0
         self.outage_logged = False

@@ -146,6 +146,7 @@ def configure(settings: MonitoringSettings) -> None:
     init_sentry(settings.sentry)
     _store_settings = (settings.redis, settings.metrics_store_timeout)
     recorder.cap = settings.metrics_series_cap
+    recorder.retry_after = settings.metrics_store_retry_after
 
 
 def init_sentry(settings: SentrySettings) -> bool:
@@ -296,7 +297,8 @@ def process_memory() -> tuple[int, int]:
             current = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         current = peak
-    return current, peak
+    # The two are sampled by different means; the peak is never below what is in use now.
+    return current, max(peak, current)
 
 
 def _set_response_header(response: dict[str, Any], name: str, value: str) -> None:

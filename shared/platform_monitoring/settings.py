@@ -53,6 +53,24 @@ LAMBDA_MEMORY_SIZE = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 SECRETS_MAX_AGE_SECONDS = "SECRETS_MAX_AGE_SECONDS"
 METRICS_SERIES_CAP = "METRICS_SERIES_CAP"
 METRICS_STORE_TIMEOUT_SECONDS = "METRICS_STORE_TIMEOUT_SECONDS"
+METRICS_STORE_RETRY_AFTER_SECONDS = "METRICS_STORE_RETRY_AFTER_SECONDS"
+SLOW_TRANSACTION_THRESHOLD_MS = "SLOW_TRANSACTION_THRESHOLD_MS"
+SLOW_QUERY_THRESHOLD_MS = "SLOW_QUERY_THRESHOLD_MS"
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = "STRIPE_WEBHOOK_TOLERANCE_SECONDS"
+STRIPE_WEBHOOK_MAX_BYTES = "STRIPE_WEBHOOK_MAX_BYTES"
+WEBHOOK_AWS_TIMEOUT_SECONDS = "WEBHOOK_AWS_TIMEOUT_SECONDS"
+IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+IDEMPOTENCY_EXPIRY_SECONDS = "IDEMPOTENCY_EXPIRY_SECONDS"
+ALERTS_TABLE = "ALERTS_TABLE"
+ALERT_WINDOWS_TABLE = "ALERT_WINDOWS_TABLE"
+ALERT_SILENCES_TABLE = "ALERT_SILENCES_TABLE"
+ALERT_DELIVERIES_TABLE = "ALERT_DELIVERIES_TABLE"
+ALERTS_TOPIC_ARN = "ALERTS_TOPIC_ARN"
+ALERT_RULE_OVERRIDES = "ALERT_RULE_OVERRIDES"
+ALERT_RUNBOOK_BASE_URL = "ALERT_RUNBOOK_BASE_URL"
+ALERT_AWS_TIMEOUT_SECONDS = "ALERT_AWS_TIMEOUT_SECONDS"
+ALERT_SLACK_TIMEOUT_SECONDS = "ALERT_SLACK_TIMEOUT_SECONDS"
+ALERT_DELIVERY_ATTEMPTS = "ALERT_DELIVERY_ATTEMPTS"
 
 LOG_CHANNELS = ("monitoring", "security", "performance", "stripe", "portal", "webhooks")
 LOG_LEVEL_DEFAULTS = {
@@ -67,6 +85,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_LOOPBACK_HTTP = ("http://127.0.0.1:", "http://localhost:")
 
 
 class ConfigurationError(ValueError):
@@ -262,7 +281,8 @@ class AlertRecipients:
     @classmethod
     def from_env(cls, env: EnvReader) -> AlertRecipients:
         slack = env.secret(ALERT_SLACK_WEBHOOK)
-        if slack.source == "env" and not slack.reference.startswith("https://"):
+        # http:// only on loopback: the local stack's and the tests' Slack capture servers.
+        if slack.source == "env" and not slack.reference.startswith(("https://", *_LOOPBACK_HTTP)):
             raise ConfigurationError(
                 f"{ALERT_SLACK_WEBHOOK} must be an https:// URL or an ssm:/secretsmanager: reference"
             )
@@ -289,6 +309,8 @@ class MonitoringSettings:
     redis: RedisSettings  # the metric store every function writes to
     metrics_series_cap: int
     metrics_store_timeout: float
+    metrics_store_retry_after: float
+    slow_transaction_ms: float = 1000.0  # PerformanceMonitor: slower transactions are logged and counted
 
     @classmethod
     def from_env(cls, env: EnvReader) -> MonitoringSettings:
@@ -305,6 +327,8 @@ class MonitoringSettings:
             redis=RedisSettings.from_env(env),
             metrics_series_cap=env.integer(METRICS_SERIES_CAP, 2000, 1),
             metrics_store_timeout=env.number(METRICS_STORE_TIMEOUT_SECONDS, 0.5, 0.01, 10.0),
+            metrics_store_retry_after=env.number(METRICS_STORE_RETRY_AFTER_SECONDS, 10.0, 0.0, 3600.0),
+            slow_transaction_ms=env.number(SLOW_TRANSACTION_THRESHOLD_MS, 1000.0, 0.0, 900_000.0),
         )
 
 
@@ -315,6 +339,7 @@ class DatabaseSettings:
     database: str
     username: str
     password: Secret
+    slow_query_ms: float = 100.0  # queries slower than this are logged on the performance channel
 
     @classmethod
     def from_env(cls, env: EnvReader) -> DatabaseSettings:
@@ -324,6 +349,7 @@ class DatabaseSettings:
             database=env.string(DB_DATABASE, "askproai") or "askproai",
             username=env.string(DB_USERNAME, "root") or "root",
             password=env.secret(DB_PASSWORD),
+            slow_query_ms=env.number(SLOW_QUERY_THRESHOLD_MS, 100.0, 0.0, 900_000.0),
         )
 
 
@@ -423,3 +449,144 @@ class MetricsSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricsSettings:
         env = EnvReader(environ)
         return cls(monitoring=MonitoringSettings.from_env(env), secret=env.secret(METRICS_SECRET))
+
+
+# --- alerting -------------------------------------------------------------------------
+DEFAULT_RUNBOOK_BASE_URL = "https://github.com/your-org/askproai-monitoring/blob/main/docs/runbooks/"
+
+
+@dataclass(frozen=True)
+class AlertingSettings:
+    """What AlertingService needs: its tables, the alerts topic, rule overrides, runbook links."""
+
+    monitoring: MonitoringSettings
+    alerts_table: str | None
+    windows_table: str | None
+    silences_table: str | None
+    topic_arn: str | None
+    rule_overrides: str | None  # parsed (and validated) by platform_monitoring.alert_rules
+    runbook_base_url: str
+    aws_timeout: float
+
+    def require(self) -> None:
+        """Raise ConfigurationError naming the first missing variable AlertingService cannot do without."""
+        for name, value in (
+            (ALERTS_TABLE, self.alerts_table),
+            (ALERT_WINDOWS_TABLE, self.windows_table),
+            (ALERT_SILENCES_TABLE, self.silences_table),
+            (ALERTS_TOPIC_ARN, self.topic_arn),
+        ):
+            if not value:
+                raise ConfigurationError(f"{name} is required for alerting but not set")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, monitoring: MonitoringSettings | None = None
+    ) -> AlertingSettings:
+        env = EnvReader(environ)
+        base = env.url(ALERT_RUNBOOK_BASE_URL) or DEFAULT_RUNBOOK_BASE_URL
+        return cls(
+            monitoring=monitoring or MonitoringSettings.from_env(env),
+            alerts_table=env.string(ALERTS_TABLE),
+            windows_table=env.string(ALERT_WINDOWS_TABLE),
+            silences_table=env.string(ALERT_SILENCES_TABLE),
+            topic_arn=env.string(ALERTS_TOPIC_ARN),
+            rule_overrides=env.string(ALERT_RULE_OVERRIDES),
+            runbook_base_url=base if base.endswith("/") else base + "/",
+            aws_timeout=env.number(ALERT_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 30.0),
+        )
+
+
+@dataclass(frozen=True)
+class AlertDispatcherSettings:
+    alerting: AlertingSettings
+    deliveries_table: str | None
+    slack_timeout: float
+    delivery_attempts: int  # 1 + the function's MaximumRetryAttempts
+
+    @property
+    def recipients(self) -> AlertRecipients:
+        return self.alerting.monitoring.alert_recipients
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertDispatcherSettings:
+        env = EnvReader(environ)
+        return cls(
+            alerting=AlertingSettings.from_env(environ),
+            deliveries_table=env.string(ALERT_DELIVERIES_TABLE),
+            slack_timeout=env.number(ALERT_SLACK_TIMEOUT_SECONDS, 5.0, 0.1, 60.0),
+            delivery_attempts=env.integer(ALERT_DELIVERY_ATTEMPTS, 3, 1, 10),
+        )
+
+
+@dataclass(frozen=True)
+class AlertsApiSettings:
+    alerting: AlertingSettings
+    secret: Secret
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertsApiSettings:
+        env = EnvReader(environ)
+        return cls(alerting=AlertingSettings.from_env(environ), secret=env.secret(ALERTS_API_SECRET))
+
+
+@dataclass(frozen=True)
+class ScheduledChecksSettings:
+    health: HealthSettings
+    alerting: AlertingSettings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ScheduledChecksSettings:
+        health = HealthSettings.from_env(environ)
+        return cls(health=health, alerting=AlertingSettings.from_env(environ, monitoring=health.monitoring))
+
+
+# --- Stripe webhooks ------------------------------------------------------------------
+# The verified event travels as one SQS message, whose limit is 256 KiB including its
+# attributes; 1 KiB is kept for those. Stripe events are far smaller (a few KiB).
+WEBHOOK_MAX_BYTES_LIMIT = 256 * 1024 - 1024
+IDEMPOTENCY_EXPIRY_DEFAULT = 30 * 24 * 3600  # Stripe can resend an event for 30 days
+
+
+@dataclass(frozen=True)
+class StripeWebhookSettings:
+    """StripeWebhookFunction: verify the signature, enqueue, answer."""
+
+    monitoring: MonitoringSettings
+    stripe: StripeSettings
+    queue_url: str | None
+    tolerance_seconds: int
+    max_bytes: int
+    aws_timeout: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StripeWebhookSettings:
+        env = EnvReader(environ)
+        return cls(
+            monitoring=MonitoringSettings.from_env(env),
+            stripe=StripeSettings.from_env(env),
+            queue_url=env.url(WEBHOOKS_QUEUE_URL),
+            tolerance_seconds=env.integer(STRIPE_WEBHOOK_TOLERANCE_SECONDS, 300, 1, 86_400),
+            max_bytes=env.integer(STRIPE_WEBHOOK_MAX_BYTES, WEBHOOK_MAX_BYTES_LIMIT, 1, WEBHOOK_MAX_BYTES_LIMIT),
+            aws_timeout=env.number(WEBHOOK_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 25.0),
+        )
+
+
+@dataclass(frozen=True)
+class WebhookProcessorSettings:
+    """WebhookProcessorFunction: idempotency table and how long an event ID is remembered."""
+
+    monitoring: MonitoringSettings
+    idempotency_table: str
+    idempotency_expiry_seconds: int
+    aws_timeout: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookProcessorSettings:
+        env = EnvReader(environ)
+        return cls(
+            monitoring=MonitoringSettings.from_env(env),
+            idempotency_table=env.required(IDEMPOTENCY_TABLE),
+            idempotency_expiry_seconds=env.integer(IDEMPOTENCY_EXPIRY_SECONDS, IDEMPOTENCY_EXPIRY_DEFAULT, 3600),
+            aws_timeout=env.number(WEBHOOK_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 25.0),
+        )

@@ -90,3 +90,19 @@ def test_built_health_function_answers_the_sample_event(artifact_stack: LocalSta
     assert result.ok, result.error
     assert result.payload["statusCode"] == 200
     assert json.loads(result.payload["body"])["status"] == "healthy"
+
+
+def test_built_webhook_functions_verify_queue_and_process(artifact_stack: LocalStack) -> None:
+    from localdev.stripe_sign import resign
+
+    # the layer's stripe verifies the signature (whsec_local, .env.example's), SQS takes the event
+    event = resign(load_event("stripe_webhook_payment_failed.json"), "whsec_local", new_id=True)
+    result = artifact_stack.invoke("StripeWebhookFunction", event)
+    assert result.ok, result.error
+    assert (result.payload["statusCode"], json.loads(result.payload["body"])) == (200, {"received": True})
+    # the layer's Powertools batch and idempotency utilities against the stack's DynamoDB table
+    batch = load_event("webhook_processor_batch.json")
+    result = artifact_stack.invoke("WebhookProcessorFunction", batch)
+    assert result.ok, result.error
+    poison = [record["messageId"] for record in batch["Records"] if not record["body"].startswith("{\n")]
+    assert result.payload == {"batchItemFailures": [{"itemIdentifier": poison[0]}]}

@@ -34,13 +34,40 @@ def run(stack: LocalStack, tmp_path: Path, *args: str, **env: str) -> subprocess
     )
 
 
+def in_process_env(stack: LocalStack, redis_db: int = 13) -> dict[str, str]:
+    """What --performance needs to exercise PerformanceMonitor itself: the stack's metric store,
+    its Stripe (localstripe) and the database."""
+    return {
+        "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}",
+        "STRIPE_SECRET_KEY": "sk_test_cli",
+        "STRIPE_API_BASE": stack.stripe_url,
+        "DB_HOST": "127.0.0.1",
+        "DB_DATABASE": "test",
+        "DB_USERNAME": "root",
+    }
+
+
 def test_health_and_performance_pass_on_a_healthy_stack(stack: LocalStack, tmp_path: Path) -> None:
-    result = run(stack, tmp_path, "--health", "--performance")
+    result = run(stack, tmp_path, "--health", "--performance", **in_process_env(stack))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "health: passed" in result.stdout
     assert "PASS a request without the secret is refused (401)" in result.stdout
     assert "performance: passed" in result.stdout
     assert "a health request was counted" in result.stdout
+    for recorded in (
+        'the transaction was recorded: askproai_transaction_duration_ms_count{transaction="monitoring_test"} +1',
+        'the slow transaction was recorded: askproai_slow_transactions_total{transaction="monitoring_test"} +1',
+        'the API call was recorded: askproai_external_api_calls_total{service="stripe"} +1',
+        "the slow query was recorded: askproai_slow_queries_total +1",
+        "PASS the slow query was logged on the performance channel: SELECT SLEEP(?)",
+    ):
+        assert recorded in result.stdout
+
+
+def test_performance_fails_when_its_records_do_not_reach_the_stacks_store(stack: LocalStack, tmp_path: Path) -> None:
+    result = run(stack, tmp_path, "--performance", **in_process_env(stack, redis_db=12))
+    assert result.returncode == 1
+    assert "FAIL the slow query was recorded: askproai_slow_queries_total +0" in result.stdout
 
 
 def test_a_wrong_secret_fails_with_exit_1(stack: LocalStack, tmp_path: Path) -> None:
@@ -59,6 +86,6 @@ def test_an_unreachable_stack_fails(tmp_path: Path) -> None:
 
 
 def test_components_not_built_yet_say_so_with_exit_2(stack: LocalStack, tmp_path: Path) -> None:
-    result = run(stack, tmp_path, "--alert")
+    result = run(stack, tmp_path, "--security")
     assert result.returncode == 2
-    assert "SKIP alert testing arrives with" in result.stdout
+    assert "SKIP security testing arrives with" in result.stdout

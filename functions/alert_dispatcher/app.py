@@ -1,0 +1,76 @@
+"""AlertDispatcherFunction: each alert from the SNS alerts topic, delivered by email, SMS and Slack.
+
+One channel failing never stops the others; delivered targets are recorded, and the function
+raises after recording so that Lambda retries only what failed (then the dead-letter queue).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platform_monitoring import clients
+from platform_monitoring.alert_delivery import (
+    AlertDispatcher,
+    DeliveryFailed,
+    DeliveryResult,
+    DynamoDeliveryStore,
+    channels_from_settings,
+)
+from platform_monitoring.alerting import AlertingService, Notification
+from platform_monitoring.observability import configure, instrument, monitoring_log
+from platform_monitoring.settings import ALERT_DELIVERIES_TABLE, AlertDispatcherSettings, ConfigurationError
+
+settings = AlertDispatcherSettings.from_env()
+configure(settings.alerting.monitoring)
+if not settings.deliveries_table:
+    raise ConfigurationError(f"{ALERT_DELIVERIES_TABLE} is required but not set")
+alerting = AlertingService.from_settings(settings.alerting)
+
+
+def report_channel_failure(notification: Notification, result: DeliveryResult) -> None:
+    """A channel failed on the last attempt: tell people through the channels that work."""
+    alerting.alert(
+        "alert_channel_failure",
+        {
+            "channel": result.channel,
+            "target": result.target,
+            "alert_type": notification.alert_type,
+            "alert_id": notification.alert_id,
+            "attempts": result.attempt,
+            "error": result.detail,
+        },
+    )
+
+
+dispatcher = AlertDispatcher(
+    channels_from_settings(settings.recipients, settings.slack_timeout, settings.alerting.aws_timeout),
+    DynamoDeliveryStore(clients.dynamodb_client(settings.alerting.aws_timeout), settings.deliveries_table),
+    attempts=settings.delivery_attempts,
+    report_failure=report_channel_failure,
+)
+
+
+@instrument
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    delivered: list[dict[str, Any]] = []
+    failed: list[DeliveryFailed] = []
+    for record in event.get("Records") or []:
+        notification = Notification.from_json(record["Sns"]["Message"])  # malformed: raise, retry, DLQ
+        try:
+            results = dispatcher.deliver(notification)
+        except DeliveryFailed as failure:
+            failed.append(failure)
+            results = failure.results
+        delivered.append(
+            {
+                "notification_id": notification.notification_id,
+                "alert_id": notification.alert_id,
+                "results": {result.target: result.status for result in results},
+            }
+        )
+    if failed:
+        monitoring_log.warning(
+            "Alert delivery incomplete; Lambda retries the failed targets", extra={"delivered": delivered}
+        )
+        raise failed[0]
+    return {"notifications": delivered}

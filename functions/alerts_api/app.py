@@ -1,0 +1,203 @@
+"""AlertsApiFunction: the active alerts and silences, behind ALERTS_API_SECRET.
+
+    GET    /api/alerts                    ?status=firing|acknowledged|resolved|active &severity= &type=
+    GET    /api/alerts/{id}
+    POST   /api/alerts/{id}/ack           {"by": "alice", "note": "looking"}     (body optional)
+    POST   /api/alerts/{id}/resolve       {"by": "alice", "note": "fixed"}       (body optional)
+    GET    /api/alerts/silences
+    POST   /api/alerts/silences           {"type": "payment_failure", "minutes": 30, "reason": "deploy"}
+    DELETE /api/alerts/silences/{id}
+
+Authenticated with `X-Alerts-Secret` or `Authorization: Bearer`; every error is
+{"error": {"code", "message"}}.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from platform_monitoring.alert_rules import SEVERITIES, UnknownAlertType
+from platform_monitoring.alert_store import STATUSES, AlertConflict, AlertNotFound
+from platform_monitoring.alerting import AlertingService
+from platform_monitoring.api import ApiError, create_resolver, error_response, json_response, require_secret
+from platform_monitoring.observability import configure, instrument
+from platform_monitoring.settings import AlertsApiSettings
+
+MAX_BODY_BYTES = 16 * 1024
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+settings = AlertsApiSettings.from_env()
+configure(settings.alerting.monitoring)
+service = AlertingService.from_settings(settings.alerting)
+app = create_resolver()
+
+
+@app.exception_handler(AlertNotFound)
+def _not_found(error: AlertNotFound) -> Response[str]:
+    return error_response(404, "not_found", f"No alert or silence {error.args[0]!r}")
+
+
+@app.exception_handler(AlertConflict)
+def _conflict(error: AlertConflict) -> Response[str]:
+    return json_response(409, {"error": {"code": "conflict", "message": str(error)}, "alert": error.record.to_api()})
+
+
+@app.exception_handler(UnknownAlertType)
+def _unknown_type(error: UnknownAlertType) -> Response[str]:
+    return error_response(400, "unknown_alert_type", str(error))
+
+
+def authorize() -> None:
+    require_secret(app.current_event.headers, settings.secret, "X-Alerts-Secret", accept_bearer=True)
+
+
+def query(name: str, allowed: tuple[str, ...]) -> str | None:
+    value = (app.current_event.query_string_parameters or {}).get(name)
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise ApiError(400, "invalid_parameter", f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
+def body() -> dict[str, Any]:
+    """The JSON object sent (optional for ack/resolve); 400, 413 or 415 when it is not one."""
+    event = app.current_event
+    raw = event.decoded_body if event.body else None
+    if not raw:
+        return {}
+    if len(raw.encode()) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"The body is limited to {MAX_BODY_BYTES} bytes")
+    content_type = (event.headers.get("Content-Type") or event.headers.get("content-type") or "").lower()
+    if "json" not in content_type:
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json")
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_json", "The body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise ApiError(400, "invalid_request", "The body must be a JSON object")
+    return parsed
+
+
+def text(data: dict[str, Any], name: str, default: str | None = None, limit: int = 500) -> str | None:
+    value = data.get(name, default)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise ApiError(400, "invalid_request", f"{name} must be a string of at most {limit} characters")
+    return value
+
+
+# --- alerts -----------------------------------------------------------------------------
+@app.get("/api/alerts")
+def list_alerts() -> Response[str]:
+    authorize()
+    records = service.alerts(
+        status=query("status", (*STATUSES, "active")),
+        severity=query("severity", SEVERITIES),
+        alert_type=query("type", tuple(service.rules)),
+    )
+    return json_response(200, {"alerts": [record.to_api() for record in records], "count": len(records)})
+
+
+@app.get("/api/alerts/<alert_id>")
+def get_alert(alert_id: str) -> Response[str]:
+    authorize()
+    return json_response(200, {"alert": service.get(alert_id).to_api()})
+
+
+@app.post("/api/alerts/<alert_id>/ack")
+def acknowledge(alert_id: str) -> Response[str]:
+    authorize()
+    data = body()
+    record = service.acknowledge(alert_id, by=text(data, "by", "api", 100) or "api", note=text(data, "note"))
+    return json_response(200, {"alert": record.to_api()})
+
+
+@app.post("/api/alerts/<alert_id>/resolve")
+def resolve(alert_id: str) -> Response[str]:
+    authorize()
+    data = body()
+    record = service.resolve(alert_id, by=text(data, "by", "api", 100) or "api", note=text(data, "note"))
+    return json_response(200, {"alert": record.to_api()})
+
+
+# --- silences ---------------------------------------------------------------------------
+@app.get("/api/alerts/silences")
+def list_silences() -> Response[str]:
+    authorize()
+    silences = service.silences()
+    return json_response(200, {"silences": [silence.to_api() for silence in silences], "count": len(silences)})
+
+
+@app.post("/api/alerts/silences")
+def create_silence() -> Response[str]:
+    authorize()
+    data = body()
+    alert_type = text(data, "type", limit=100)
+    if not alert_type:
+        raise ApiError(400, "invalid_request", "type is required (an alert type)")
+    minutes, until = data.get("minutes"), data.get("until")
+    if (minutes is None) == (until is None):
+        raise ApiError(400, "invalid_request", "give either minutes or until (ISO 8601)")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int | float)):
+        raise ApiError(400, "invalid_request", "minutes must be a number")
+    until_ms = None
+    if until is not None:
+        try:
+            parsed = datetime.fromisoformat(str(until).replace("Z", "+00:00"))
+        except ValueError:
+            raise ApiError(
+                400, "invalid_request", "until must be an ISO 8601 time such as 2026-01-31T18:00:00Z"
+            ) from None
+        if parsed.tzinfo is None:
+            raise ApiError(400, "invalid_request", "until needs a time zone (e.g. Z)")
+        until_ms = int(parsed.timestamp() * 1000)
+    try:
+        silence = service.silence(
+            alert_type,
+            minutes=minutes,
+            until_ms=until_ms,
+            reason=text(data, "reason", "") or "",
+            by=text(data, "by", "api", 100) or "api",
+        )
+    except ValueError as error:
+        raise ApiError(400, "invalid_request", str(error)) from None
+    return json_response(201, {"silence": silence.to_api()})
+
+
+@app.delete("/api/alerts/silences/<silence_id>")
+def delete_silence(silence_id: str) -> Response[str]:
+    authorize()
+    return json_response(200, {"silence": service.unsilence(silence_id).to_api(), "deleted": True})
+
+
+# --- any other method: 405 with Allow -------------------------------------------------
+def method_not_allowed(path: str, *allowed: str) -> None:
+    @app.route(path, method=[method for method in METHODS if method not in allowed])
+    def _refuse(**_: str) -> Response[str]:
+        authorize()
+        message = f"{app.current_event.http_method} is not allowed here; use {', '.join(allowed)}"
+        return json_response(
+            405, {"error": {"code": "method_not_allowed", "message": message}}, headers={"Allow": ", ".join(allowed)}
+        )
+
+
+for _path, _methods in (
+    ("/api/alerts", ("GET",)),
+    ("/api/alerts/silences", ("GET", "POST")),
+    ("/api/alerts/silences/<silence_id>", ("DELETE",)),
+    ("/api/alerts/<alert_id>", ("GET",)),
+    ("/api/alerts/<alert_id>/ack", ("POST",)),
+    ("/api/alerts/<alert_id>/resolve", ("POST",)),
+):
+    method_not_allowed(_path, *_methods)
+
+
+@instrument
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,43 @@
+"""ScheduledChecksFunction: every minute (EventBridge), the health checks, their gauges, the rules
+that need a clock (error rate, database failures, queue backlogs) and resolving what cleared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platform_monitoring import clients
+from platform_monitoring.alerting import AlertingService
+from platform_monitoring.checks import default_checks
+from platform_monitoring.health import HealthCheckService
+from platform_monitoring.observability import configure, instrument, monitoring_log, recorder
+from platform_monitoring.scheduled_checks import ScheduledChecks, http_totals
+from platform_monitoring.settings import ScheduledChecksSettings
+
+settings = ScheduledChecksSettings.from_env()
+configure(settings.health.monitoring)
+checks = default_checks(settings.health)
+alerting = AlertingService.from_settings(settings.alerting)
+scheduled = ScheduledChecks(
+    HealthCheckService(checks, timeout=settings.health.check_timeout),
+    alerting,
+    recorder,
+    database_probe=next((check for check in checks if check.name == "database"), None),
+    metric_totals=lambda: http_totals(recorder.backend),
+)
+clients.preload_health_clients()
+
+
+class ScheduledChecksError(RuntimeError):
+    """Alerting failed during the run (logged); raised so the function's Errors alarm sees it."""
+
+
+@instrument
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else None
+    run = scheduled.run(budget=remaining)
+    result = run.to_dict()
+    log = monitoring_log.info if run.health == "healthy" and not run.errors else monitoring_log.warning
+    log(f"Scheduled checks: {run.health}", extra=result)
+    if run.errors:
+        raise ScheduledChecksError("; ".join(run.errors))
+    return result

@@ -1,0 +1,34 @@
+"""StripeWebhookFunction: POST /api/webhooks/stripe, verify Stripe's signature, queue the event, 200 at once."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from platform_monitoring import clients
+from platform_monitoring.api import create_resolver, json_response
+from platform_monitoring.observability import configure, correlation_id_from, instrument
+from platform_monitoring.settings import StripeWebhookSettings
+from platform_monitoring.stripe_webhooks import SqsEventQueue, WebhookIngest
+
+settings = StripeWebhookSettings.from_env()
+configure(settings.monitoring)
+queue = SqsEventQueue(clients.sqs_client(settings.aws_timeout), settings.queue_url) if settings.queue_url else None
+ingest = WebhookIngest(settings, queue)
+app = create_resolver()
+clients.preload_stripe()  # the signature check's library, imported during init rather than on the first request
+
+
+@app.post("/api/webhooks/stripe")
+def receive() -> Response[str]:
+    event = app.current_event
+    raw = event.body or ""
+    body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
+    answer = ingest.receive(event.headers, body, correlation_id_from(event.raw_event))
+    return json_response(200, answer)
+
+
+@instrument
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,186 @@
+"""StripeWebhookFunction's logic: verify Stripe's signature, put the event on the webhooks queue, answer.
+
+Nothing is processed here: Stripe waits for the answer (and retries on a slow or non-2xx one),
+so the endpoint only proves the event is Stripe's and hands it to SQS. WebhookProcessorFunction
+does the rest (webhook_processor.py).
+
+Order of the checks, cheapest refusal first; every refusal is JSON that echoes nothing sent:
+  503 not_configured / secret_unavailable   STRIPE_WEBHOOK_SECRET (or the queue) is missing: fail closed
+  413 payload_too_large                     the body is over STRIPE_WEBHOOK_MAX_BYTES
+  415 unsupported_media_type                the Content-Type is not application/json
+  400 missing_signature / malformed_signature / invalid_signature / signature_expired
+  400 invalid_event                         signed, but not a Stripe event (no evt_ id or type)
+  503 queue_unavailable                     SQS did not take it: Stripe retries later
+  200 {"received": true}                    queued
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from platform_monitoring.api import ApiError
+from platform_monitoring.masking import mask_text
+from platform_monitoring.observability import webhooks_log
+from platform_monitoring.settings import Secret, StripeWebhookSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+SIGNATURE_HEADER = "Stripe-Signature"
+JSON_MEDIA_TYPE = "application/json"
+# SQS message attributes the processor reads (the body is Stripe's payload, byte for byte).
+ATTRIBUTE_EVENT_ID = "stripe_event_id"
+ATTRIBUTE_EVENT_TYPE = "stripe_event_type"
+ATTRIBUTE_CORRELATION_ID = "correlation_id"
+
+
+def webhook_secrets(secret: Secret) -> list[str]:
+    """The configured signing secrets, newest first: STRIPE_WEBHOOK_SECRET is comma-separated so a
+    secret can be rolled without downtime (add the new one in front, drop the old one later)."""
+    value = secret.reveal()
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def verify_signature(payload: str, header: str | None, secrets: Sequence[str], tolerance_seconds: int) -> int:
+    """Index of the secret that verifies `header` for `payload`; raises a 400 ApiError otherwise.
+
+    The check is the Stripe library's own: it compares the HMAC-SHA256 of "<t>.<payload>" with
+    every `v1=` signature in the header in constant time (hmac.compare_digest) and rejects a
+    timestamp older than the tolerance. Stripe's messages are never passed on: they quote the
+    header's timestamp.
+    """
+    import stripe  # noqa: PLC0415 - imported at cold start by the function, lazily everywhere else
+
+    if not header or not header.strip():
+        raise ApiError(400, "missing_signature", f"The {SIGNATURE_HEADER} header is missing")
+    expired = malformed = False
+    for index, secret in enumerate(secrets):
+        try:
+            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance_seconds)
+        except stripe.SignatureVerificationError as error:
+            reason = str(error)
+            expired = expired or reason.startswith("Timestamp outside the tolerance zone")
+            malformed = malformed or reason.startswith(("Unable to extract", "No signatures found with expected"))
+            continue
+        return index
+    if expired:  # the signature matched, the timestamp is too old: a replay or a clock problem
+        raise ApiError(400, "signature_expired", f"The {SIGNATURE_HEADER} timestamp is outside the tolerance")
+    if malformed:
+        raise ApiError(400, "malformed_signature", f"The {SIGNATURE_HEADER} header is not in Stripe's format")
+    raise ApiError(400, "invalid_signature", f"The {SIGNATURE_HEADER} header does not match the payload")
+
+
+@dataclass(frozen=True)
+class VerifiedEvent:
+    id: str
+    type: str
+    livemode: bool | None
+    payload: str  # exactly what Stripe signed
+
+
+def parse_event(payload: str) -> VerifiedEvent:
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_event", "The body is not a JSON object")
+    event_id, event_type = data.get("id"), data.get("type")
+    if not (isinstance(event_id, str) and event_id.startswith("evt_") and isinstance(event_type, str) and event_type):
+        raise ApiError(400, "invalid_event", "The body is not a Stripe event (no evt_ id or no type)")
+    livemode = data.get("livemode")
+    return VerifiedEvent(event_id, event_type, livemode if isinstance(livemode, bool) else None, payload)
+
+
+class EventQueue(Protocol):
+    def send(self, body: str, attributes: Mapping[str, str]) -> str:
+        """Put one message on the queue; returns its message ID. Raises when the queue did not take it."""
+        ...
+
+
+class SqsEventQueue:
+    """The webhooks queue: one SendMessage per event."""
+
+    def __init__(self, client: SQSClient, url: str) -> None:
+        self._client = client
+        self.url = url
+
+    def send(self, body: str, attributes: Mapping[str, str]) -> str:
+        response = self._client.send_message(
+            QueueUrl=self.url,
+            MessageBody=body,
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value} for name, value in attributes.items() if value
+            },
+        )
+        return response["MessageId"]
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    return (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+
+class WebhookIngest:
+    """Checks one request and queues its event; raises ApiError for every refusal."""
+
+    def __init__(self, settings: StripeWebhookSettings, queue: EventQueue | None) -> None:
+        self.settings = settings
+        self.queue = queue
+
+    def _secrets(self) -> list[str]:
+        secret = self.settings.stripe.webhook_secrets
+        try:
+            secrets = webhook_secrets(secret)
+        except Exception:
+            webhooks_log.exception("Could not read the webhook secret", extra={"variable": secret.variable})
+            raise ApiError(503, "secret_unavailable", f"{secret.variable} could not be read") from None
+        if not secrets:
+            raise ApiError(503, "not_configured", f"{secret.variable} is not configured; the endpoint is closed")
+        return secrets
+
+    def receive(self, headers: Mapping[str, str], body: bytes, correlation_id: str | None = None) -> dict[str, Any]:
+        secrets = self._secrets()
+        if self.queue is None:
+            raise ApiError(503, "not_configured", "WEBHOOKS_QUEUE_URL is not configured; the endpoint is closed")
+        if len(body) > self.settings.max_bytes:
+            raise ApiError(413, "payload_too_large", f"The body is over {self.settings.max_bytes} bytes")
+        if media_type(headers) != JSON_MEDIA_TYPE:
+            raise ApiError(415, "unsupported_media_type", f"The body must be {JSON_MEDIA_TYPE}")
+        try:
+            payload = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, "invalid_payload", "The body is not UTF-8") from None
+        try:
+            secret_index = verify_signature(
+                payload, headers.get(SIGNATURE_HEADER), secrets, self.settings.tolerance_seconds
+            )
+        except ApiError as refused:
+            webhooks_log.warning("Stripe webhook refused", extra={"reason": refused.code, "body_bytes": len(body)})
+            raise
+        event = parse_event(payload)
+        details = {"event_id": event.id, "event_type": event.type, "livemode": event.livemode}
+        if secret_index > 0:
+            webhooks_log.warning(
+                "Stripe webhook verified with a previous signing secret, so the rotation is not finished",
+                extra={**details, "secret_position": secret_index + 1},
+            )
+        try:
+            message_id = self.queue.send(
+                payload,
+                {
+                    ATTRIBUTE_EVENT_ID: event.id,
+                    ATTRIBUTE_EVENT_TYPE: event.type,
+                    ATTRIBUTE_CORRELATION_ID: correlation_id or "",
+                },
+            )
+        except Exception as error:
+            webhooks_log.error(
+                "Could not queue a Stripe webhook; Stripe will retry it",
+                extra={**details, "error": mask_text(f"{type(error).__name__}: {error}")[:300]},
+            )
+            raise ApiError(503, "queue_unavailable", "The event could not be queued; retry later") from None
+        webhooks_log.info("Stripe webhook queued", extra={**details, "message_id": message_id})
+        return {"received": True}
