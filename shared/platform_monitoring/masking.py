@@ -44,7 +44,8 @@ _VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\1\2\3" + MASK,
     ),
 )
-_CARD_CANDIDATE = re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?![\d.])")
+# A card number stands alone: digits inside a UUID, a request ID or a hex string are not one.
+_CARD_CANDIDATE = re.compile(r"(?<![\w.\-])\d(?:[ -]?\d){12,18}(?![\w.\-])")
 
 
 def is_sensitive_key(key: str) -> bool:

@@ -134,3 +134,16 @@ def test_property_luhn_card_numbers_never_survive(prefix: str, separator: str) -
     masked = mask_text(f"card {shown} declined")
     assert shown not in masked
     assert card not in masked.replace(" ", "").replace("-", "")
+
+
+@given(st.uuids())
+def test_property_uuids_and_request_ids_are_never_altered(value: object) -> None:
+    # Lambda request IDs and correlation IDs must survive masking, or logs cannot be joined.
+    text = str(value)
+    assert mask_text(text) == text
+    assert mask_text(f"request {text} done") == f"request {text} done"
+
+
+def test_a_digit_only_uuid_segment_is_not_a_card() -> None:
+    request_id = "d2345678-1234-5678-8195-060000000000"
+    assert mask({"function_request_id": request_id}) == {"function_request_id": request_id}
