@@ -88,6 +88,10 @@ def bench_round_trips() -> None:
             "STRIPE_WEBHOOK_SECRET": "whsec_bench",
             "WEBHOOKS_QUEUE_URL": aws.resources["WebhooksQueue"]["QueueUrl"],
             "IDEMPOTENCY_TABLE": aws.resources["IdempotencyTable"]["TableName"],
+            "ALERTS_TABLE": aws.resources["AlertsTable"]["TableName"],
+            "ALERT_WINDOWS_TABLE": aws.resources["AlertWindowsTable"]["TableName"],
+            "ALERT_SILENCES_TABLE": aws.resources["AlertSilencesTable"]["TableName"],
+            "ALERTS_TOPIC_ARN": aws.resources["AlertsTopic"]["Arn"],
             "REDIS_URL": BENCH_REDIS_URL,
         }
         ingest = cold_start("stripe_webhook", env)
