@@ -108,7 +108,11 @@ CATALOG: tuple[MetricSpec, ...] = (
     _gauge("health_check_status", "Last health check result: 1 ok, 0.5 warning, 0 failed", "check"),
     _counter("alerts_sent_total", "Alert notifications sent", "type", "channel"),
     _counter("alert_delivery_failures_total", "Alert deliveries a channel failed (each attempt)", "channel"),
-    _counter("metrics_dropped_series_total", "Series not recorded because a metric reached its cap", "metric"),
+    _counter(
+        "metrics_dropped_series_total",
+        "New series refused because a metric reached its cap (once per refused series per invocation)",
+        "metric",
+    ),
 )
 
 BY_NAME = {spec.name: spec for spec in CATALOG}

@@ -70,23 +70,37 @@ def stripe_client(settings: StripeSettings, timeout: float) -> stripe.StripeClie
     )
 
 
-@functools.lru_cache(maxsize=8)
-def sqs_client(timeout: float) -> SQSClient:
+@functools.lru_cache(maxsize=32)
+def _aws_client(service: str, timeout: float, attempts: int) -> Any:
     import boto3  # noqa: PLC0415
     from botocore.config import Config  # noqa: PLC0415
 
     # AWS_ENDPOINT_URL (boto3's own setting) points every client at moto server locally.
-    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1, "mode": "standard"})
-    return boto3.client("sqs", config=config)
+    config = Config(
+        connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": attempts, "mode": "standard"}
+    )
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
-@functools.lru_cache(maxsize=8)
+def sqs_client(timeout: float) -> SQSClient:
+    client: SQSClient = _aws_client("sqs", timeout, 1)
+    return client
+
+
 def dynamodb_client(timeout: float) -> DynamoDBClient:
-    import boto3  # noqa: PLC0415
-    from botocore.config import Config  # noqa: PLC0415
+    client: DynamoDBClient = _aws_client("dynamodb", timeout, 2)
+    return client
 
-    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"})
-    return boto3.client("dynamodb", config=config)
+
+def sns_client(timeout: float) -> SNSClient:
+    # One attempt: a publish that timed out may have gone out, and alerts must not double.
+    client: SNSClient = _aws_client("sns", timeout, 1)
+    return client
+
+
+def ses_client(timeout: float) -> SESClient:
+    client: SESClient = _aws_client("ses", timeout, 1)
+    return client
 
 
 def preload_stripe() -> None:
@@ -101,22 +115,3 @@ def preload_health_clients() -> None:
     import pymysql  # noqa: F401, PLC0415
     import redis  # noqa: F401, PLC0415
     import stripe  # noqa: F401, PLC0415
-
-
-@functools.lru_cache(maxsize=8)
-def sns_client(timeout: float) -> SNSClient:
-    import boto3  # noqa: PLC0415
-    from botocore.config import Config  # noqa: PLC0415
-
-    # One attempt: a publish that timed out may have gone out, and alerts must not double.
-    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1, "mode": "standard"})
-    return boto3.client("sns", config=config)
-
-
-@functools.lru_cache(maxsize=8)
-def ses_client(timeout: float) -> SESClient:
-    import boto3  # noqa: PLC0415
-    from botocore.config import Config  # noqa: PLC0415
-
-    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1, "mode": "standard"})
-    return boto3.client("ses", config=config)
