@@ -11,13 +11,14 @@ FUNCTION ?= HealthFunction
 EVENT ?= events/health.json
 WEBHOOK ?= events/stripe_webhook_payment_intent_succeeded.json
 
-.PHONY: help install services prometheus lint types unit integration artifact test local invoke webhook bench build validate clean
+.PHONY: help install services prometheus lint types unit integration artifact test local invoke webhook migrate bench build validate clean
 
 help:
 	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
 	@echo "make test     lint, types, unit, integration and built-artifact tests"
 	@echo "make invoke   FUNCTION=<LogicalId> EVENT=events/<file>.json against the local stack"
 	@echo "make webhook  WEBHOOK=events/stripe_webhook_<type>.json: sign it now, invoke StripeWebhookFunction"
+	@echo "make migrate  apply the MySQL migrations (security_logs) to DB_* (.env)"
 	@echo "make bench    concurrency and cold-start figures"
 	@echo "make build    sam validate --lint and sam build"
 
@@ -76,6 +77,11 @@ invoke: install
 # now): re-sign with STRIPE_WEBHOOK_SECRET and a new event ID, then invoke.
 webhook: install
 	$(PY) -m localdev.stripe_sign --event-id $(WEBHOOK) | $(PY) -m localdev.invoke StripeWebhookFunction -
+
+# The MySQL migrations (shared/platform_monitoring/migrations/*.sql) against DB_HOST/DB_DATABASE...;
+# `make local` applies them too. Shell variables win over .env.
+migrate: install services
+	$(PY) -m platform_monitoring.migrate
 
 bench: install services
 	$(PY) -m bench

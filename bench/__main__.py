@@ -12,6 +12,8 @@
 5. Alerting: DynamoDB round trips per alert() decision (below the threshold, firing, throttled)
    and per scheduled run, counted as botocore sends them, and 50 concurrent alert() calls
    (bench/alerting_bench.py; a moto server on a free port).
+6. Security: DynamoDB round trips per recorded event and per authorizer decision, and 40
+   concurrent failed logins from one IP blocking it once (bench/security_bench.py).
 """
 
 from __future__ import annotations
@@ -179,6 +181,10 @@ def main() -> None:
     from bench.alerting_bench import bench_alerting
 
     bench_alerting()
+    print()
+    from bench.security_bench import bench_security
+
+    bench_security()
 
 
 if __name__ == "__main__":

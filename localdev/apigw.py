@@ -13,6 +13,13 @@ What it reproduces, and why:
 - API Gateway's own answers (no route 403, body over 10 MB 413, function error or timeout 502)
   are rendered through the template's GatewayResponses templates; without one, the body is
   {"error": {"code": <response type>, "message": ...}}.
+- Lambda REQUEST authorizers declared in the template (the API's Auth.Authorizers, its
+  DefaultAuthorizer, an event's Auth.Authorizer or NONE) run with the real function before the
+  route's. Like API Gateway: a missing identity source is 401 without calling the authorizer; the
+  returned policy is cached per identity source values for ReauthorizeEvery seconds (default 300,
+  0 = no cache) and evaluated against each request's method ARN, so a policy naming only the first
+  route denies the next one; Deny is 403 ACCESS_DENIED, an "Unauthorized" error 401 UNAUTHORIZED,
+  any other failure 500 AUTHORIZER_FAILURE; the policy's context reaches requestContext.authorizer.
 """
 
 from __future__ import annotations
@@ -32,7 +39,16 @@ from typing import Any
 
 from localdev.net import LOOPBACK, QuietHTTPServer
 from localdev.runtime import InvocationResult
-from localdev.template import ACCOUNT_ID, API_TYPE, Resolver, Template, describe_resources, functions
+from localdev.template import (
+    ACCOUNT_ID,
+    API_TYPE,
+    DEFAULT_REGION,
+    Resolver,
+    Template,
+    _referenced_id,
+    describe_resources,
+    functions,
+)
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 API_ID = "local"
@@ -45,7 +61,12 @@ _GATEWAY_DEFAULTS = {
     "REQUEST_TOO_LARGE": (413, "Request Too Long"),
     "INTEGRATION_FAILURE": (502, "Internal server error"),
     "BAD_REQUEST_BODY": (400, "Invalid request body"),
+    "ACCESS_DENIED": (403, "User is not authorized to access this resource with an explicit deny"),
+    "UNAUTHORIZED": (401, "Unauthorized"),
+    "AUTHORIZER_FAILURE": (500, "Internal server error"),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, "Internal server error"),
 }
+DEFAULT_AUTHORIZER_TTL = 300
 
 _TEXT_TYPES = re.compile(
     r"^(text/|application/(json|xml|javascript|x-www-form-urlencoded|graphql|.*\+json|.*\+xml))", re.IGNORECASE
@@ -62,6 +83,7 @@ class Route:
     function: str
     path: str  # the resource path template, e.g. /api/alerts/{id}/ack
     method: str  # upper case, or "ANY"
+    authorizer: str | None = None  # the name of the Lambda authorizer in front of it
 
     @property
     def segments(self) -> list[str]:
@@ -69,12 +91,170 @@ class Route:
 
 
 def routes_from_template(template: Template) -> list[Route]:
-    """One Route per Api event of every function in the template."""
-    return [
-        Route(function=spec.logical_id, path="/" + event.path.strip("/"), method=event.method.upper())
-        for spec in functions(template)
-        for event in spec.api_events
-    ]
+    """One Route per Api event of every function in the template, with its authorizer (if any)."""
+    _, default = authorizers_from_template(template)
+    routes = []
+    for spec in functions(template):
+        for event in spec.api_events:
+            chosen = event.authorizer if event.authorizer is not None else default
+            routes.append(
+                Route(
+                    function=spec.logical_id,
+                    path="/" + event.path.strip("/"),
+                    method=event.method.upper(),
+                    authorizer=None if chosen in (None, "NONE", "AWS_IAM") else str(chosen),
+                )
+            )
+    return routes
+
+
+# ---------------------------------------------------------------------------
+# Lambda REQUEST authorizers
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    name: str
+    function: str  # logical id of the authorizer function
+    context: tuple[str, ...] = ()  # Identity.Context, e.g. identity.sourceIp
+    headers: tuple[str, ...] = ()  # Identity.Headers
+    query_strings: tuple[str, ...] = ()  # Identity.QueryStrings
+    ttl: int = DEFAULT_AUTHORIZER_TTL  # Identity.ReauthorizeEvery
+
+    def identity(self, event: Mapping[str, Any]) -> tuple[str, ...] | None:
+        """The identity source values of a request, or None when one is missing (API Gateway: 401)."""
+        values: list[str] = []
+        for path in self.context:
+            node: Any = event.get("requestContext") or {}
+            for part in path.split("."):
+                node = node.get(part) if isinstance(node, Mapping) else None
+            values.append(str(node) if node not in (None, "") else "")
+        headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+        values += [str(headers.get(name.lower()) or "") for name in self.headers]
+        query = event.get("queryStringParameters") or {}
+        values += [str(query.get(name) or "") for name in self.query_strings]
+        return None if any(not value for value in values) else tuple(values)
+
+
+def authorizers_from_template(template: Template) -> tuple[dict[str, Authorizer], str | None]:
+    """The REST API's Lambda REQUEST authorizers and its DefaultAuthorizer."""
+    apis = [r for r in template.get("Resources", {}).values() if r.get("Type") == API_TYPE]
+    auth = ((apis[0].get("Properties") or {}).get("Auth") or {}) if apis else {}
+    found: dict[str, Authorizer] = {}
+    for name, spec in (auth.get("Authorizers") or {}).items():
+        function = _referenced_id(spec.get("FunctionArn"))
+        if not function or str(spec.get("FunctionPayloadType", "TOKEN")).upper() != "REQUEST":
+            continue  # TOKEN and Cognito authorizers are not emulated
+        identity = spec.get("Identity") or {}
+        found[name] = Authorizer(
+            name=name,
+            function=function,
+            context=tuple(identity.get("Context") or ()),
+            headers=tuple(identity.get("Headers") or ()),
+            query_strings=tuple(identity.get("QueryStrings") or ()),
+            ttl=int(identity.get("ReauthorizeEvery", DEFAULT_AUTHORIZER_TTL)),
+        )
+    default = auth.get("DefaultAuthorizer")
+    return found, str(default) if default else None
+
+
+def method_arn(stage: str, method: str, path: str, region: str = DEFAULT_REGION) -> str:
+    return f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{API_ID}/{stage}/{method}{path}"
+
+
+def _arn_matches(pattern: str, arn: str) -> bool:
+    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
+    return re.fullmatch(regex, arn) is not None
+
+
+def policy_allows(policy: Any, arn: str) -> bool:
+    """IAM evaluation of an authorizer's policy for one method ARN: an explicit Deny wins, else an Allow is needed."""
+    statements = (policy or {}).get("Statement") if isinstance(policy, Mapping) else None
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    allowed = False
+    for statement in statements or []:
+        actions = statement.get("Action") or []
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = statement.get("Resource") or []
+        resources = [resources] if isinstance(resources, str) else resources
+        if not any(action in ("*", "execute-api:*", "execute-api:Invoke") for action in actions):
+            continue
+        if not any(_arn_matches(str(resource), arn) for resource in resources):
+            continue
+        if str(statement.get("Effect")).lower() == "deny":
+            return False
+        allowed = allowed or str(statement.get("Effect")).lower() == "allow"
+    return allowed
+
+
+@dataclass(frozen=True)
+class AuthorizerAnswer:
+    policy: Any
+    principal: str
+    context: dict[str, Any]
+
+
+class AuthorizerError(Exception):
+    def __init__(self, response_type: str, detail: str) -> None:
+        super().__init__(detail)
+        self.response_type = response_type
+
+
+def authorizer_event(event: Mapping[str, Any], arn: str) -> dict[str, Any]:
+    """The REQUEST authorizer's event: the request without its body, plus type and methodArn."""
+    keys = (
+        "resource",
+        "path",
+        "httpMethod",
+        "headers",
+        "multiValueHeaders",
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+        "pathParameters",
+        "stageVariables",
+        "requestContext",
+    )
+    return {"type": "REQUEST", "methodArn": arn, **{key: event.get(key) for key in keys}}
+
+
+def authorizer_answer(result: InvocationResult) -> AuthorizerAnswer:
+    if result.error is not None:
+        if result.error.get("errorMessage") == "Unauthorized":
+            raise AuthorizerError("UNAUTHORIZED", "the authorizer answered Unauthorized")
+        raise AuthorizerError(
+            "AUTHORIZER_FAILURE", f"{result.error.get('errorType')}: {result.error.get('errorMessage')}"
+        )
+    payload = result.payload
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("policyDocument"), Mapping):
+        raise AuthorizerError("AUTHORIZER_CONFIGURATION_ERROR", "the authorizer returned no policyDocument")
+    context = payload.get("context") or {}
+    if not isinstance(context, Mapping) or any(isinstance(v, dict | list) for v in context.values()):
+        raise AuthorizerError("AUTHORIZER_CONFIGURATION_ERROR", "context values must be strings, numbers or booleans")
+    return AuthorizerAnswer(payload["policyDocument"], str(payload.get("principalId") or ""), dict(context))
+
+
+class AuthorizerCache:
+    """API Gateway's authorizer cache: the answer per authorizer and identity values, for its TTL."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._entries: dict[tuple[str, tuple[str, ...]], tuple[float, AuthorizerAnswer]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, tuple[str, ...]]) -> AuthorizerAnswer | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] <= self.clock():
+                self._entries.pop(key, None)
+                return None
+            return entry[1]
+
+    def put(self, key: tuple[str, tuple[str, ...]], answer: AuthorizerAnswer, ttl: int) -> None:
+        if ttl > 0:
+            with self._lock:
+                self._entries[key] = (self.clock() + ttl, answer)
 
 
 def _match_segments(pattern: list[str], parts: list[str]) -> tuple[tuple[int, ...], dict[str, str]] | None:
@@ -363,8 +543,12 @@ class ApiGateway:
         gateway_responses: GatewayResponses | None = None,
         binary_media_types: Sequence[str] = (),
         log: Callable[[str], None] | None = None,
+        authorizers: Mapping[str, Authorizer] | None = None,
+        authorizer_cache: AuthorizerCache | None = None,
     ) -> None:
         self.router = Router(routes)
+        self.authorizers = dict(authorizers or {})
+        self.authorizer_cache = authorizer_cache or AuthorizerCache()
         self.invoke = invoke
         self.stage = stage
         self.gateway_responses = gateway_responses or GatewayResponses()
@@ -388,7 +572,41 @@ class ApiGateway:
             "binary_media_types", [str(t).replace("~1", "/") for t in props.get("BinaryMediaTypes") or []]
         )
         kwargs.setdefault("gateway_responses", GatewayResponses.from_template(template))
+        if "authorizers" not in kwargs:
+            # An authorizer whose function is not running (a stack started with only=...) is left out,
+            # and the routes behind it are open: said once at start.
+            available = kwargs.pop("available_functions", None)
+            authorizers, _ = authorizers_from_template(template)
+            kwargs["authorizers"] = {
+                name: spec for name, spec in authorizers.items() if available is None or spec.function in available
+            }
+            log = kwargs.get("log") or _default_log
+            for name in sorted(set(authorizers) - set(kwargs["authorizers"])):
+                log(f"note: authorizer {name} ({authorizers[name].function}) is not running; its routes are open")
+        kwargs.pop("available_functions", None)
         return cls(routes_from_template(template), invoke, **kwargs)
+
+    def authorize(self, route: Route, event: dict[str, Any]) -> AuthorizerAnswer | None:
+        """Run the route's authorizer (or use its cached answer); raises AuthorizerError to refuse."""
+        spec = self.authorizers.get(route.authorizer or "")
+        if spec is None:
+            return None
+        identity = spec.identity(event)
+        if identity is None:
+            raise AuthorizerError("UNAUTHORIZED", "an identity source is missing")
+        arn = method_arn(self.stage, str(event["httpMethod"]), str(event["path"]))
+        key = (spec.name, identity)
+        answer = self.authorizer_cache.get(key)
+        if answer is None:
+            try:
+                result = self.invoke(spec.function, authorizer_event(event, arn))
+            except Exception as error:
+                raise AuthorizerError("AUTHORIZER_FAILURE", f"invoke failed: {error}") from None
+            answer = authorizer_answer(result)
+            self.authorizer_cache.put(key, answer, spec.ttl)
+        if not policy_allows(answer.policy, arn):
+            raise AuthorizerError("ACCESS_DENIED", f"{spec.name} denied {arn}")
+        return answer
 
     @property
     def port(self) -> int:
@@ -508,10 +726,19 @@ class _ApiHandler(BaseHTTPRequestHandler):
                     request_id=request_id,
                     server_port=api.port,
                 )
-                status, headers, data, note = self._invoke(route, event, request_id)
-        self._send(status, headers, data, request_id)
+                try:
+                    answer = api.authorize(route, event)
+                except AuthorizerError as refused:
+                    status, headers, data = api.gateway_responses.render(refused.response_type, request_id)
+                    note = f" [{refused.response_type}: {refused}]"
+                else:
+                    if answer is not None:
+                        event["requestContext"]["authorizer"] = {**answer.context, "principalId": answer.principal}
+                    status, headers, data, note = self._invoke(route, event, request_id)
         elapsed = (time.monotonic() - started) * 1000
+        # Logged before the answer goes out, so whoever got the answer finds the line (tests read it).
         api.log(f"{source_ip} {self.command} {self.path} -> {status} {function} {elapsed:.0f} ms{note}")
+        self._send(status, headers, data, request_id)
 
     def _invoke(
         self, route: Route, event: dict[str, Any], request_id: str

@@ -1,8 +1,10 @@
 """`python -m localdev.stack` (what `make local` runs): the whole bundle on loopback, from template.yaml.
 
-- moto server (AWS) on 127.0.0.1:5000 with the template's queues, tables and topics,
+- moto server (AWS) on 127.0.0.1:5000 with the template's queues, tables, topics, event buses and
+  rules (an EventBridge rule with an SQS target delivers to it, as in AWS),
 - localstripe on 127.0.0.1:8420,
-- the MySQL database DB_DATABASE created if missing (Redis and MySQL themselves come from .env),
+- the MySQL database DB_DATABASE created if missing and migrated (`make migrate`; Redis and MySQL
+  themselves come from .env),
 - the API on 127.0.0.1:3000, one Lambda sandbox pool per function,
 - SQS pollers, SNS deliveries and rate() schedules for the functions the template subscribes,
 - every email, SNS notification and SMS printed as it is sent; Slack posts go to a local capture
@@ -226,7 +228,12 @@ class LocalStack:
         for logical_id, spec in self.functions.items():
             self.pools[logical_id] = FunctionPool(self._factory(spec), self.max_instances)
         self.api = ApiGateway.from_template(
-            self.template, self._invoke_from_api, host=self.host, port=self.api_port, log=self.log
+            self.template,
+            self._invoke_from_api,
+            host=self.host,
+            port=self.api_port,
+            log=self.log,
+            available_functions=set(self.functions),
         )
         self.api.start()
         if self.event_sources:
@@ -248,6 +255,18 @@ class LocalStack:
             )
         except Exception as error:  # the health check reports a missing database; the stack still runs
             self.log(f"warning: could not ensure MySQL database {name!r}: {error}")
+            return
+        # The bundle's migrations (security_logs), as `make migrate` applies them.
+        from platform_monitoring.migrate import migrate  # noqa: PLC0415 - the stack's own process
+        from platform_monitoring.settings import DatabaseSettings, EnvReader  # noqa: PLC0415
+
+        try:
+            applied = migrate(DatabaseSettings.from_env(EnvReader(self.overrides)))
+        except Exception as error:
+            self.log(f"warning: could not apply the MySQL migrations to {name!r}: {error}")
+            return
+        if applied:
+            self.log(f"MySQL {name}: applied {', '.join(applied)}")
 
     def _start_event_sources(self) -> None:
         for logical_id, spec in self.functions.items():

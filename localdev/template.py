@@ -38,6 +38,8 @@ SIMPLE_TABLE_TYPE = "AWS::Serverless::SimpleTable"
 TOPIC_TYPE = "AWS::SNS::Topic"
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 API_TYPE = "AWS::Serverless::Api"
+EVENT_BUS_TYPE = "AWS::Events::EventBus"
+EVENT_RULE_TYPE = "AWS::Events::Rule"
 
 
 class TemplateError(ValueError):
@@ -112,6 +114,7 @@ class ApiEvent:
     path: str
     method: str  # lower case, or "any"
     api: str | None = None  # logical id of the RestApiId, if any
+    authorizer: str | None = None  # Auth.Authorizer of the event: a name, "NONE", or None (the API's default)
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,7 @@ def _parse_event(name: str, event: dict[str, Any]) -> Event | None:
             path=str(props.get("Path", "/")),
             method=str(props.get("Method", "any")).lower(),
             api=_referenced_id(props.get("RestApiId") or props.get("ApiId")),
+            authorizer=(props.get("Auth") or {}).get("Authorizer"),
         )
     if kind == "SQS":
         queue = _referenced_id(props.get("Queue"))
@@ -396,6 +400,11 @@ def describe_resources(
         elif kind in LAYER_TYPES:
             layer_arn = arn % ("lambda", f"layer:{logical_id}:1")
             found[logical_id] = {"Ref": layer_arn, "Arn": layer_arn}
+        elif kind == EVENT_BUS_TYPE:
+            bus = str(props["Name"]) if isinstance(props.get("Name"), str) else logical_id
+            found[logical_id] = {"Ref": bus, "Name": bus, "Arn": arn % ("events", f"event-bus/{bus}")}
+        elif kind == EVENT_RULE_TYPE:
+            found[logical_id] = {"Ref": logical_id, "Arn": arn % ("events", f"rule/{logical_id}")}
         elif kind in (API_TYPE, "AWS::ApiGateway::RestApi"):
             found[logical_id] = {"Ref": "local", "RootResourceId": "root"}
     return found
@@ -532,6 +541,33 @@ def _create_topics(template: Template, resources: LocalResources, resolver: Reso
         resources[logical_id] = {"Ref": arn, "TopicArn": arn, "TopicName": name, "Arn": arn}
 
 
+def _create_event_rules(template: Template, resources: LocalResources, resolver: Resolver) -> None:
+    """Custom event buses, then the rules on them with their targets (queues, topics: what moto delivers)."""
+    events = aws_client("events", resources.endpoint_url, resources.region)
+    for logical_id, resource in resources_of_type(template, EVENT_BUS_TYPE).items():
+        name = str(resolver.resolve((resource.get("Properties") or {}).get("Name") or logical_id))
+        try:
+            arn = events.create_event_bus(Name=name)["EventBusArn"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceAlreadyExistsException":
+                raise
+            arn = events.describe_event_bus(Name=name)["Arn"]
+        resources[logical_id] = {"Ref": name, "Name": name, "Arn": arn}
+    for logical_id, resource in resources_of_type(template, EVENT_RULE_TYPE).items():
+        props = resolver.resolve(resource.get("Properties") or {})
+        bus = str(props.get("EventBusName") or "default")
+        rule: dict[str, Any] = {"Name": logical_id, "EventBusName": bus, "State": props.get("State", "ENABLED")}
+        if props.get("EventPattern"):
+            rule["EventPattern"] = json.dumps(props["EventPattern"])
+        if props.get("ScheduleExpression"):
+            continue  # schedules are the ScheduleRunner's
+        arn = events.put_rule(**rule)["RuleArn"]
+        targets = [{"Id": str(t["Id"]), "Arn": str(t["Arn"])} for t in props.get("Targets") or []]
+        if targets:
+            events.put_targets(Rule=logical_id, EventBusName=bus, Targets=targets)
+        resources[logical_id] = {"Ref": logical_id, "Arn": arn}
+
+
 def create_resources(
     endpoint_url: str | None,
     region: str = DEFAULT_REGION,
@@ -540,7 +576,7 @@ def create_resources(
     template_path: str | os.PathLike[str] = "template.yaml",
     parameters: Mapping[str, str] | None = None,
 ) -> LocalResources:
-    """Create the template's queues, tables and topics (idempotent) and return how they resolve.
+    """Create the template's queues, tables, topics, event buses and rules (idempotent); return how they resolve.
 
     endpoint_url is the moto server; None uses boto3's default endpoint, which is what moto's
     in-process mock_aws() intercepts.
@@ -551,6 +587,7 @@ def create_resources(
     _create_queues(template, resources, resolver)
     _create_tables(template, resources, resolver)
     _create_topics(template, resources, resolver)
+    _create_event_rules(template, resources, resolver)
     return resources
 
 

@@ -6,6 +6,10 @@ stack's ApiUrl output), and exits non-zero when anything tested fails:
     monitoring-test --health                 # the health endpoint, its auth and every check
     monitoring-test --health --in-process    # run the checks from this shell's settings
     monitoring-test --all --url https://abc.execute-api.eu-west-1.amazonaws.com/prod
+    monitoring-test --security               # events in, a block, a look-up and an unblock, end to end
+    monitoring-test --security --block 203.0.113.7 [--hours 24] [--reason "..."]
+    monitoring-test --security --lookup 203.0.113.7
+    monitoring-test --security --unblock 203.0.113.7
 
 Settings come from the environment; variables it does not set are read from ./.env, else
 ./.env.example, so the local stack's secrets work without exporting anything.
@@ -19,6 +23,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -283,6 +288,134 @@ def probe_performance(base_url: str) -> ComponentResult:
     return result
 
 
+def http_send(url: str, method: str, headers: dict[str, str], body: bytes | None) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - URL chosen by the operator
+            status, text = response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode("utf-8", "replace")
+    try:
+        return status, json.loads(text or "{}")
+    except ValueError:
+        return status, {"raw": text[:200]}
+
+
+def blocks_call(base_url: str, method: str, ip: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    """GET/PUT/DELETE /api/security/blocks/{ip} with ALERTS_API_SECRET."""
+    url = f"{base_url.rstrip('/')}/api/security/blocks/{urllib.parse.quote(ip, safe='')}"
+    headers = {"X-Alerts-Secret": os.environ.get("ALERTS_API_SECRET", ""), "Content-Type": "application/json"}
+    return http_send(url, method, headers, json.dumps(body).encode() if body is not None else None)
+
+
+def post_security_events(base_url: str, events: list[dict[str, Any]], secret: str) -> tuple[int, dict[str, Any]]:
+    """POST /api/events signed with `secret` (X-Monitoring-Signature, Stripe's scheme)."""
+    import hashlib  # noqa: PLC0415
+    import hmac  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    body = json.dumps({"events": events})
+    timestamp = int(time.time())
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Monitoring-Signature": f"t={timestamp},v1={digest}"}
+    return http_send(base_url.rstrip("/") + "/api/events", "POST", headers, body.encode())
+
+
+def describe_block(block: dict[str, Any]) -> str:
+    state = "BLOCKED" if block.get("blocked") else "not blocked"
+    return (
+        f"{block.get('ip')}: {state} until {block.get('until')} ({block.get('reason')}; decided by "
+        f"{block.get('decided_by')}; offence {block.get('offences')})"
+    )
+
+
+def manage_block(args: argparse.Namespace) -> ComponentResult:
+    """--block / --unblock / --lookup IP through the blocks API."""
+    result = ComponentResult("security", passed=False)
+    if args.block:
+        body: dict[str, Any] = {"by": os.environ.get("USER", "monitoring-test"), "reason": args.reason}
+        if args.hours is not None:
+            body["hours"] = args.hours
+        status, answer = blocks_call(args.url, "PUT", args.block, body)
+    elif args.unblock:
+        status, answer = blocks_call(
+            args.url, "DELETE", args.unblock, {"by": os.environ.get("USER", "monitoring-test")}
+        )
+    else:
+        status, answer = blocks_call(args.url, "GET", args.lookup)
+    result.passed = status == 200
+    if "block" in answer:
+        result.lines.append(f"  {'PASS' if result.passed else 'FAIL'} {describe_block(answer['block'])}")
+    else:
+        result.lines.append(f"  FAIL {status}: {json.dumps(answer.get('error', answer))[:300]}")
+    return result
+
+
+SECURITY_TEST_IP = "192.0.2.77"  # TEST-NET-1: never a real client
+
+
+def probe_security(args: argparse.Namespace) -> ComponentResult:
+    """Events in (signed, malformed, forged), counted in /api/metrics; then block, look up, unblock."""
+    if args.block or args.unblock or args.lookup:
+        return manage_block(args)
+    import time  # noqa: PLC0415
+
+    result = ComponentResult("security", passed=True)
+    secret = os.environ.get("EVENTS_SECRET", "")
+    occurred = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    event = {"type": "api_key_usage", "ip": SECURITY_TEST_IP, "occurred_at": occurred, "details": {"test": True}}
+    checks: list[tuple[bool, str]] = []
+    try:
+        _, before, _ = scraped_samples(args.url)
+        status, answer = post_security_events(args.url, [event, {**event, "ip": "not-an-ip"}], secret)
+        checks.append(
+            (
+                status == 202 and answer.get("accepted") == 1,
+                f"a signed batch is accepted ({status}, {answer.get('accepted')} of 2 events)",
+            )
+        )
+        errors = answer.get("errors") or [{}]
+        checks.append((errors[0].get("field") == "ip", f"the malformed event is named: {json.dumps(errors[0])}"))
+        forged, _ = post_security_events(args.url, [event], secret + "-forged")
+        checks.append((forged == 400, f"a wrongly signed batch is refused ({forged})"))
+        series = "askproai_security_events_total" + json.dumps([["type", "api_key_usage"]])
+        grown = 0.0
+        for _ in range(40):
+            _, after, _ = scraped_samples(args.url)
+            grown = after.get(series, 0.0) - before.get(series, 0.0)
+            if grown >= 1:
+                break
+            time.sleep(0.5)
+        checks.append(
+            (grown >= 1, f'the event was processed: askproai_security_events_total{{type="api_key_usage"}} +{grown:g}')
+        )
+        status, blocked = blocks_call(
+            args.url, "PUT", SECURITY_TEST_IP, {"hours": 1, "reason": "monitoring-test", "by": "monitoring-test"}
+        )
+        checks.append(
+            (
+                status == 200 and blocked.get("block", {}).get("blocked") is True,
+                f"PUT blocks {SECURITY_TEST_IP} ({status})",
+            )
+        )
+        status, looked = blocks_call(args.url, "GET", SECURITY_TEST_IP)
+        checks.append(
+            (status == 200 and looked.get("block", {}).get("blocked") is True, f"GET shows it blocked ({status})")
+        )
+        status, ended = blocks_call(args.url, "DELETE", SECURITY_TEST_IP, {"by": "monitoring-test"})
+        checks.append(
+            (status == 200 and ended.get("block", {}).get("blocked") is False, f"DELETE unblocks it ({status})")
+        )
+    except OSError as error:
+        result.passed = False
+        result.lines.append(f"  FAIL cannot reach {args.url}: {error}")
+        return result
+    for ok, text in checks:
+        result.lines.append(f"  {'PASS' if ok else 'FAIL'} {text}")
+        result.passed = result.passed and ok
+    return result
+
+
 def not_yet(component: str, issue: str) -> Callable[[argparse.Namespace], ComponentResult]:
     def run(_: argparse.Namespace) -> ComponentResult:
         raise NotAvailable(f"{component} testing arrives with {issue}")
@@ -294,7 +427,7 @@ COMPONENTS: dict[str, Callable[[argparse.Namespace], ComponentResult]] = {
     "health": lambda args: probe_health_in_process() if args.in_process else probe_health_endpoint(args.url),
     "alert": lambda args: probe_alert_channels(),
     "performance": lambda args: probe_performance(args.url),
-    "security": not_yet("security", "the security monitoring issue"),
+    "security": probe_security,
 }
 
 
@@ -305,6 +438,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--all", action="store_true", help="test every component")
     parser.add_argument("--url", default=os.environ.get("MONITORING_API_URL", DEFAULT_URL), help="API base URL")
     parser.add_argument("--in-process", action="store_true", help="run health checks here, not via the API")
+    blocks = parser.add_mutually_exclusive_group()
+    blocks.add_argument("--block", metavar="IP", help="with --security: block this address now")
+    blocks.add_argument("--unblock", metavar="IP", help="with --security: end this address's block")
+    blocks.add_argument("--lookup", metavar="IP", help="with --security: show this address's block")
+    parser.add_argument("--hours", type=float, help="with --block: how long (default: the blocking rules')")
+    parser.add_argument("--reason", default="manual block (monitoring-test)", help="with --block: why")
     args = parser.parse_args(argv)
     if not args.all and not any(getattr(args, name) for name in COMPONENTS):
         parser.error("choose at least one of " + ", ".join(f"--{n}" for n in [*COMPONENTS, "all"]))

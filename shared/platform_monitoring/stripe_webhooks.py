@@ -44,18 +44,25 @@ def webhook_secrets(secret: Secret) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def verify_signature(payload: str, header: str | None, secrets: Sequence[str], tolerance_seconds: int) -> int:
+def verify_signature(
+    payload: str,
+    header: str | None,
+    secrets: Sequence[str],
+    tolerance_seconds: int,
+    *,
+    header_name: str = SIGNATURE_HEADER,
+) -> int:
     """Index of the secret that verifies `header` for `payload`; raises a 400 ApiError otherwise.
 
     The check is the Stripe library's own: it compares the HMAC-SHA256 of "<t>.<payload>" with
     every `v1=` signature in the header in constant time (hmac.compare_digest) and rejects a
     timestamp older than the tolerance. Stripe's messages are never passed on: they quote the
-    header's timestamp.
+    header's timestamp. The security events endpoint uses the same scheme under its own header name.
     """
     import stripe  # noqa: PLC0415 - imported at cold start by the function, lazily everywhere else
 
     if not header or not header.strip():
-        raise ApiError(400, "missing_signature", f"The {SIGNATURE_HEADER} header is missing")
+        raise ApiError(400, "missing_signature", f"The {header_name} header is missing")
     expired = malformed = False
     for index, secret in enumerate(secrets):
         try:
@@ -67,10 +74,10 @@ def verify_signature(payload: str, header: str | None, secrets: Sequence[str], t
             continue
         return index
     if expired:  # the signature matched, the timestamp is too old: a replay or a clock problem
-        raise ApiError(400, "signature_expired", f"The {SIGNATURE_HEADER} timestamp is outside the tolerance")
+        raise ApiError(400, "signature_expired", f"The {header_name} timestamp is outside the tolerance")
     if malformed:
-        raise ApiError(400, "malformed_signature", f"The {SIGNATURE_HEADER} header is not in Stripe's format")
-    raise ApiError(400, "invalid_signature", f"The {SIGNATURE_HEADER} header does not match the payload")
+        raise ApiError(400, "malformed_signature", f"The {header_name} header is not in Stripe's format")
+    raise ApiError(400, "invalid_signature", f"The {header_name} header does not match the payload")
 
 
 @dataclass(frozen=True)

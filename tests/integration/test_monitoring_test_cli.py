@@ -16,7 +16,12 @@ from tests.support.functions import ROOT
 pytestmark = pytest.mark.integration
 
 CLI = ROOT / ".venv" / "bin" / "monitoring-test"
-SECRETS = {"HEALTH_CHECK_SECRET": "cli-health-secret", "METRICS_SECRET": "cli-metrics-secret"}
+SECRETS = {
+    "HEALTH_CHECK_SECRET": "cli-health-secret",
+    "METRICS_SECRET": "cli-metrics-secret",
+    "EVENTS_SECRET": "cli-events-secret",
+    "ALERTS_API_SECRET": "cli-alerts-secret",
+}
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +90,22 @@ def test_an_unreachable_stack_fails(tmp_path: Path) -> None:
     assert "cannot reach" in result.stdout
 
 
-def test_components_not_built_yet_say_so_with_exit_2(stack: LocalStack, tmp_path: Path) -> None:
+def test_security_events_blocks_and_unblocks_end_to_end(stack: LocalStack, tmp_path: Path) -> None:
     result = run(stack, tmp_path, "--security")
-    assert result.returncode == 2
-    assert "SKIP security testing arrives with" in result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "security: passed" in result.stdout
+    assert 'the event was processed: askproai_security_events_total{type="api_key_usage"} +1' in result.stdout
+    assert "PASS DELETE unblocks it (200)" in result.stdout
+
+
+def test_manual_block_lookup_and_unblock(stack: LocalStack, tmp_path: Path) -> None:
+    blocked = run(stack, tmp_path, "--security", "--block", "2001:DB8::9", "--hours", "2", "--reason", "scanner")
+    assert blocked.returncode == 0, blocked.stdout + blocked.stderr
+    assert "PASS 2001:db8::9: BLOCKED until" in blocked.stdout
+    looked = run(stack, tmp_path, "--security", "--lookup", "2001:db8::9")
+    assert "scanner; decided by api:" in looked.stdout
+    ended = run(stack, tmp_path, "--security", "--unblock", "2001:db8::9")
+    assert "PASS 2001:db8::9: not blocked" in ended.stdout
+    missing = run(stack, tmp_path, "--security", "--lookup", "192.0.2.200")
+    assert missing.returncode == 1
+    assert "FAIL 404" in missing.stdout

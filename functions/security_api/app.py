@@ -1,0 +1,127 @@
+"""SecurityApiFunction: IP blocks, behind ALERTS_API_SECRET (`X-Alerts-Secret` or `Authorization: Bearer`).
+
+    GET    /api/security/blocks/{ip}    the IP's block: {"block": {..., "blocked": true|false}}, 404 if never blocked
+    PUT    /api/security/blocks/{ip}    {"hours": 24, "reason": "...", "by": "alice"} (all optional): block now
+    DELETE /api/security/blocks/{ip}    {"by": "alice"} (optional): end the block (its history stays)
+
+IPv4 and IPv6 (percent-encoded or not) are normalised; an allowlisted address cannot be blocked (409).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from platform_monitoring.api import ApiError, create_resolver, json_response, require_secret
+from platform_monitoring.observability import configure, instrument
+from platform_monitoring.security import NotBlockable, SecurityMonitor, normalise_ip
+from platform_monitoring.settings import SecurityApiSettings
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_HOURS = 24 * 365
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+settings = SecurityApiSettings.from_env()
+configure(settings.monitoring)
+monitor = SecurityMonitor.from_settings(settings.security)
+app = create_resolver()
+
+
+@app.exception_handler(NotBlockable)
+def _not_blockable(error: NotBlockable) -> Response[str]:
+    return json_response(409, {"error": {"code": "allowlisted", "message": str(error)}})
+
+
+def authorize() -> None:
+    require_secret(app.current_event.headers, settings.secret, "X-Alerts-Secret", accept_bearer=True)
+
+
+def address(raw: str) -> str:
+    try:
+        return normalise_ip(urllib.parse.unquote(raw))
+    except ValueError:
+        raise ApiError(400, "invalid_ip", "The path must end in an IPv4 or IPv6 address") from None
+
+
+def body() -> dict[str, Any]:
+    event = app.current_event
+    raw = event.decoded_body if event.body else None
+    if not raw:
+        return {}
+    if len(raw.encode()) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"The body is limited to {MAX_BODY_BYTES} bytes")
+    if "json" not in (event.headers.get("Content-Type") or event.headers.get("content-type") or "").lower():
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json")
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_json", "The body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise ApiError(400, "invalid_request", "The body must be a JSON object")
+    return parsed
+
+
+def text(data: dict[str, Any], name: str, default: str, limit: int) -> str:
+    value = data.get(name, default)
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise ApiError(400, "invalid_request", f"{name} must be a string of 1 to {limit} characters")
+    return value
+
+
+@app.get("/api/security/blocks/<ip>")
+def get_block(ip: str) -> Response[str]:
+    authorize()
+    normalised = address(ip)
+    block = monitor.lookup(normalised)
+    if block is None:
+        raise ApiError(404, "not_found", f"{normalised} has never been blocked")
+    allowlisted = normalised in monitor.allowlist
+    return json_response(200, {"block": {**block.to_api(monitor.now_ms()), "allowlisted": allowlisted}})
+
+
+@app.put("/api/security/blocks/<ip>")
+def put_block(ip: str) -> Response[str]:
+    authorize()
+    normalised = address(ip)
+    data = body()
+    hours = data.get("hours")
+    if hours is not None and (
+        isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= MAX_HOURS
+    ):
+        raise ApiError(400, "invalid_request", f"hours must be a number above 0 and at most {MAX_HOURS}")
+    by = text(data, "by", "api", 100)
+    block = monitor.block(
+        normalised,
+        reason=text(data, "reason", "manual block", 300),
+        decided_by=f"api:{by}",
+        duration_seconds=max(1, int(hours * 3600)) if hours is not None else None,
+    )
+    assert block is not None  # forced blocks always land (or raise)
+    return json_response(200, {"block": block.to_api(monitor.now_ms())})
+
+
+@app.delete("/api/security/blocks/<ip>")
+def delete_block(ip: str) -> Response[str]:
+    authorize()
+    normalised = address(ip)
+    by = text(body(), "by", "api", 100)
+    block = monitor.unblock(normalised, by=f"api:{by}")
+    if block is None:
+        raise ApiError(404, "not_found", f"{normalised} has never been blocked")
+    return json_response(200, {"block": block.to_api(monitor.now_ms())})
+
+
+@app.route("/api/security/blocks/<ip>", method=[m for m in METHODS if m not in ("GET", "PUT", "DELETE")])
+def _refuse(ip: str) -> Response[str]:
+    authorize()
+    message = f"{app.current_event.http_method} is not allowed here; use GET, PUT, DELETE"
+    return json_response(
+        405, {"error": {"code": "method_not_allowed", "message": message}}, headers={"Allow": "GET, PUT, DELETE"}
+    )
+
+
+@instrument
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)
