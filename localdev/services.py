@@ -113,7 +113,8 @@ class MotoServer(_Service):
         return self.url
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        # DynamoDB calls serialised so conditional writes are atomic, as in AWS (see localdev/moto_server.py).
+        return [sys.executable, "-m", "localdev.moto_server", "-H", self.host, "-p", str(self.port)]
 
     def ready_url(self) -> str:
         return f"{self.url}/moto-api/reset-auth"  # a cheap GET that 4xx's once the server is up
