@@ -14,7 +14,6 @@ Authenticated with `X-Alerts-Secret` or `Authorization: Bearer`; every error is
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -22,11 +21,17 @@ from aws_lambda_powertools.event_handler import Response
 from platform_monitoring.alert_rules import SEVERITIES, UnknownAlertType
 from platform_monitoring.alert_store import STATUSES, AlertConflict, AlertNotFound
 from platform_monitoring.alerting import AlertingService
-from platform_monitoring.api import ApiError, create_resolver, error_response, json_response, require_secret
+from platform_monitoring.api import (
+    ApiError,
+    create_resolver,
+    error_response,
+    json_object_body,
+    json_response,
+    require_secret,
+)
 from platform_monitoring.observability import configure, instrument
 from platform_monitoring.settings import AlertsApiSettings
 
-MAX_BODY_BYTES = 16 * 1024
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 settings = AlertsApiSettings.from_env()
@@ -64,23 +69,8 @@ def query(name: str, allowed: tuple[str, ...]) -> str | None:
 
 
 def body() -> dict[str, Any]:
-    """The JSON object sent (optional for ack/resolve); 400, 413 or 415 when it is not one."""
     event = app.current_event
-    raw = event.decoded_body if event.body else None
-    if not raw:
-        return {}
-    if len(raw.encode()) > MAX_BODY_BYTES:
-        raise ApiError(413, "payload_too_large", f"The body is limited to {MAX_BODY_BYTES} bytes")
-    content_type = (event.headers.get("Content-Type") or event.headers.get("content-type") or "").lower()
-    if "json" not in content_type:
-        raise ApiError(415, "unsupported_media_type", "Send the body as application/json")
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_json", "The body is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise ApiError(400, "invalid_request", "The body must be a JSON object")
-    return parsed
+    return json_object_body(event.decoded_body if event.body else None, event.headers)
 
 
 def text(data: dict[str, Any], name: str, default: str | None = None, limit: int = 500) -> str | None:

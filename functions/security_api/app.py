@@ -9,17 +9,15 @@ IPv4 and IPv6 (percent-encoded or not) are normalised; an allowlisted address ca
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from platform_monitoring.api import ApiError, create_resolver, json_response, require_secret
+from platform_monitoring.api import ApiError, create_resolver, json_object_body, json_response, require_secret
 from platform_monitoring.observability import configure, instrument
 from platform_monitoring.security import NotBlockable, SecurityMonitor, normalise_ip
 from platform_monitoring.settings import SecurityApiSettings
 
-MAX_BODY_BYTES = 16 * 1024
 MAX_HOURS = 24 * 365
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -47,20 +45,7 @@ def address(raw: str) -> str:
 
 def body() -> dict[str, Any]:
     event = app.current_event
-    raw = event.decoded_body if event.body else None
-    if not raw:
-        return {}
-    if len(raw.encode()) > MAX_BODY_BYTES:
-        raise ApiError(413, "payload_too_large", f"The body is limited to {MAX_BODY_BYTES} bytes")
-    if "json" not in (event.headers.get("Content-Type") or event.headers.get("content-type") or "").lower():
-        raise ApiError(415, "unsupported_media_type", "Send the body as application/json")
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_json", "The body is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise ApiError(400, "invalid_request", "The body must be a JSON object")
-    return parsed
+    return json_object_body(event.decoded_body if event.body else None, event.headers)
 
 
 def text(data: dict[str, Any], name: str, default: str, limit: int) -> str:

@@ -104,3 +104,35 @@ def require_secret(
         raise ApiError(401, "unauthorized", f"Missing {header} header")
     if not secrets_match(provided, expected):
         raise ApiError(401, "unauthorized", "Invalid credentials")
+
+
+JSON_BODY_LIMIT = 16 * 1024
+
+
+def json_object_body(body: str | None, headers: Mapping[str, str], max_bytes: int = JSON_BODY_LIMIT) -> dict[str, Any]:
+    """The JSON object a management request sent (an empty body is {}); 400, 413 or 415 when it is not one."""
+    if not body:
+        return {}
+    if len(body.encode()) > max_bytes:
+        raise ApiError(413, "payload_too_large", f"The body is limited to {max_bytes} bytes")
+    if "json" not in (headers.get("Content-Type") or "").lower():
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json")
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        raise ApiError(400, "invalid_json", "The body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise ApiError(400, "invalid_request", "The body must be a JSON object")
+    return parsed
+
+
+def signed_json_text(headers: Mapping[str, str], body: bytes, max_bytes: int) -> str:
+    """The text of a signed JSON request (webhooks, platform events), checked before its signature: 413, 415, 400."""
+    if len(body) > max_bytes:
+        raise ApiError(413, "payload_too_large", f"The body is over {max_bytes} bytes")
+    if (headers.get("Content-Type") or "").split(";")[0].strip().lower() != JSON:
+        raise ApiError(415, "unsupported_media_type", f"The body must be {JSON}")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_payload", "The body is not UTF-8") from None

@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from platform_monitoring.api import ApiError
+from platform_monitoring.api import ApiError, signed_json_text
 from platform_monitoring.masking import mask_text
 from platform_monitoring.observability import monitoring_log, security_log
 from platform_monitoring.security import (
@@ -37,7 +37,7 @@ from platform_monitoring.security import (
     masked_details,
     parse_event,
 )
-from platform_monitoring.stripe_webhooks import media_type, verify_signature, webhook_secrets
+from platform_monitoring.stripe_webhooks import verify_signature, webhook_secrets
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 SIGNATURE_HEADER = "X-Monitoring-Signature"
 MAX_EVENTS = 100
-JSON_MEDIA_TYPE = "application/json"
 
 
 # --- the queue ------------------------------------------------------------------------
@@ -129,14 +128,7 @@ class EventsIngest:
         secrets = event_secrets(self.settings.secret)
         if self.queue is None:
             raise ApiError(503, "not_configured", "SECURITY_EVENTS_QUEUE_URL is not configured; the endpoint is closed")
-        if len(body) > self.settings.max_bytes:
-            raise ApiError(413, "payload_too_large", f"The body is over {self.settings.max_bytes} bytes")
-        if media_type(headers) != JSON_MEDIA_TYPE:
-            raise ApiError(415, "unsupported_media_type", f"The body must be {JSON_MEDIA_TYPE}")
-        try:
-            payload = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ApiError(400, "invalid_payload", "The body is not UTF-8") from None
+        payload = signed_json_text(headers, body, self.settings.max_bytes)
         header = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None)
         try:
             verify_signature(payload, header, secrets, self.settings.tolerance_seconds, header_name=SIGNATURE_HEADER)

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from platform_monitoring.api import ApiError
+from platform_monitoring.api import ApiError, signed_json_text
 from platform_monitoring.masking import mask_text
 from platform_monitoring.observability import webhooks_log
 from platform_monitoring.settings import Secret, StripeWebhookSettings
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 SIGNATURE_HEADER = "Stripe-Signature"
-JSON_MEDIA_TYPE = "application/json"
 # SQS message attributes the processor reads (the body is Stripe's payload, byte for byte).
 ATTRIBUTE_EVENT_ID = "stripe_event_id"
 ATTRIBUTE_EVENT_TYPE = "stripe_event_type"
@@ -126,10 +125,6 @@ class SqsEventQueue:
         return response["MessageId"]
 
 
-def media_type(headers: Mapping[str, str]) -> str:
-    return (headers.get("Content-Type") or "").split(";")[0].strip().lower()
-
-
 class WebhookIngest:
     """Checks one request and queues its event; raises ApiError for every refusal."""
 
@@ -152,14 +147,7 @@ class WebhookIngest:
         secrets = self._secrets()
         if self.queue is None:
             raise ApiError(503, "not_configured", "WEBHOOKS_QUEUE_URL is not configured; the endpoint is closed")
-        if len(body) > self.settings.max_bytes:
-            raise ApiError(413, "payload_too_large", f"The body is over {self.settings.max_bytes} bytes")
-        if media_type(headers) != JSON_MEDIA_TYPE:
-            raise ApiError(415, "unsupported_media_type", f"The body must be {JSON_MEDIA_TYPE}")
-        try:
-            payload = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ApiError(400, "invalid_payload", "The body is not UTF-8") from None
+        payload = signed_json_text(headers, body, self.settings.max_bytes)
         try:
             secret_index = verify_signature(
                 payload, headers.get(SIGNATURE_HEADER), secrets, self.settings.tolerance_seconds
