@@ -20,7 +20,7 @@ persistence = DynamoDBPersistenceLayer(
 processor = WebhookProcessor(
     persistence,
     # payment_failure, stripe_dispute and stripe_webhook_failure are counted against their rules here.
-    alerts=AlertingService.from_env(),
+    alerts=AlertingService.from_settings(settings.alerting),
     monitor=PerformanceMonitor(settings.monitoring.slow_transaction_ms),
     expiry_seconds=settings.idempotency_expiry_seconds,
 )

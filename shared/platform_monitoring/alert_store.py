@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from platform_monitoring.dynamo import count_after
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -302,20 +304,7 @@ class DynamoAlertStore:
                 raise RuntimeError("DynamoDB left occurrences unprocessed after 5 attempts")
 
     def count_events(self, alert_id: str, after_ms: int) -> int:
-        total = 0
-        request: dict[str, Any] = {
-            "TableName": self.windows_table,
-            "KeyConditionExpression": "pk = :pk AND sk > :after",
-            "ExpressionAttributeValues": self._values({":pk": event_key(alert_id), ":after": after_sort_key(after_ms)}),
-            "Select": "COUNT",
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self._client.query(**request)
-            total += response["Count"]
-            if "LastEvaluatedKey" not in response:
-                return total
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return count_after(self._client, self.windows_table, event_key(alert_id), after_sort_key(after_ms))
 
     # -- records ---------------------------------------------------------------
     def repeat(

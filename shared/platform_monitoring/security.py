@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from platform_monitoring.dynamo import count_after
 from platform_monitoring.masking import mask, mask_text
 from platform_monitoring.observability import count_business, monitoring_log, portal_log, recorder, security_log
 
@@ -454,20 +455,7 @@ class DynamoBlockStore:
         return True
 
     def count(self, rule: WindowRule, ip: str, since_ms: int) -> int:
-        total = 0
-        request: dict[str, Any] = {
-            "TableName": self.windows_table,
-            "KeyConditionExpression": "pk = :pk AND sk > :after",
-            "ExpressionAttributeValues": {":pk": {"S": f"{rule.name}#{ip}"}, ":after": {"S": sort_key(since_ms)}},
-            "Select": "COUNT",
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self._client.query(**request)
-            total += response["Count"]
-            if "LastEvaluatedKey" not in response:
-                return total
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return count_after(self._client, self.windows_table, f"{rule.name}#{ip}", sort_key(since_ms))
 
     def get(self, ip: str) -> Block | None:
         item = self._client.get_item(TableName=self.blocks_table, Key={"ip": {"S": ip}}, ConsistentRead=True).get(

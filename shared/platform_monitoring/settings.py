@@ -595,6 +595,7 @@ class WebhookProcessorSettings:
     """WebhookProcessorFunction: idempotency table and how long an event ID is remembered."""
 
     monitoring: MonitoringSettings
+    alerting: AlertingSettings
     idempotency_table: str
     idempotency_expiry_seconds: int
     aws_timeout: float
@@ -602,8 +603,10 @@ class WebhookProcessorSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookProcessorSettings:
         env = EnvReader(environ)
+        monitoring = MonitoringSettings.from_env(env)
         return cls(
-            monitoring=MonitoringSettings.from_env(env),
+            monitoring=monitoring,
+            alerting=AlertingSettings.from_env(environ, monitoring=monitoring),
             idempotency_table=env.required(IDEMPOTENCY_TABLE),
             idempotency_expiry_seconds=env.integer(IDEMPOTENCY_EXPIRY_SECONDS, IDEMPOTENCY_EXPIRY_DEFAULT, 3600),
             aws_timeout=env.number(WEBHOOK_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 25.0),

@@ -128,9 +128,6 @@ def test_unknown_route_is_json_404(health: ModuleType) -> None:
 
 
 def test_unexpected_error_is_json_500_without_details(health: ModuleType) -> None:
-    class Exploding:
-        name, critical = "database", True
-
     health.service = HealthCheckService([], timeout=1)
     health.service.run = lambda budget=None: (_ for _ in ()).throw(RuntimeError("password=hunter2"))  # type: ignore[method-assign]
     response = request(health)
