@@ -5,7 +5,9 @@
   timeout and the queue's RedrivePolicy moves it to its dead-letter queue after maxReceiveCount.
 - SnsDelivery: SNS invokes Lambda asynchronously. moto cannot invoke a process of ours, so each
   subscribed function gets a private SQS queue subscribed to the topic; every notification becomes
-  one SNS-shaped invocation, retried twice on error (Lambda's async retry count), then dropped.
+  one SNS-shaped invocation, retried as the function's EventInvokeConfig says (Lambda's default: twice),
+  then put on the function's DeadLetterQueue (the event as the body, ErrorCode/ErrorMessage attributes,
+  as Lambda does) or, without one, dropped.
 - ScheduleRunner: rate(N unit) schedules with EventBridge's "Scheduled Event" payload.
 - SentMessageTap: prints every email (SES) and SNS notification/SMS moto records, as it is sent.
 """
@@ -270,9 +272,13 @@ class SnsDelivery(_Loop):
         endpoint_url: str | None,
         region: str,
         log: Log,
+        attempts: int = SNS_ATTEMPTS,
+        dead_letter_queue_url: str | None = None,
     ) -> None:
         super().__init__(f"sns-{function}-{event.name}")
         self.function = function
+        self.attempts = attempts
+        self.dead_letter_queue_url = dead_letter_queue_url
         self.event = event
         self.topic_arn = topic_arn
         self.invoke = invoke
@@ -299,19 +305,37 @@ class SnsDelivery(_Loop):
         for message in response.get("Messages") or []:
             attempt = int((message.get("Attributes") or {}).get("ApproximateReceiveCount", "1"))
             notification = json.loads(message["Body"])
-            result = self.invoke(sns_event(notification, self.subscription_arn))
+            event = sns_event(notification, self.subscription_arn)
+            result = self.invoke(event)
             topic = self.topic_arn.rsplit(":", 1)[-1]
-            if result.ok or attempt >= SNS_ATTEMPTS:
+            last = attempt >= self.attempts
+            error = result.error or {}
+            verdict = "will retry"
+            if not result.ok and last:
+                verdict = self.dead_letter(event, error)
+            if result.ok or last:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
             if result.ok:
                 self.log(f"SNS {topic} -> {self.function}: ok ({result.duration_ms:.0f} ms)")
             else:
-                error = result.error or {}
-                verdict = "dropped after the last attempt" if attempt >= SNS_ATTEMPTS else "will retry"
                 self.log(
-                    f"SNS {topic} -> {self.function}: attempt {attempt}/{SNS_ATTEMPTS} failed "
+                    f"SNS {topic} -> {self.function}: attempt {attempt}/{self.attempts} failed "
                     f"({error.get('errorType')}: {error.get('errorMessage')}); {verdict}"
                 )
+
+    def dead_letter(self, event: dict[str, Any], error: Mapping[str, Any]) -> str:
+        """After the last attempt: the event to the function's dead-letter queue, as Lambda does."""
+        if not self.dead_letter_queue_url:
+            return "dropped after the last attempt (no DeadLetterQueue)"
+        attributes = {
+            "RequestID": {"DataType": "String", "StringValue": str(uuid.uuid4())},
+            "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+            "ErrorMessage": {"DataType": "String", "StringValue": str(error.get("errorMessage") or "")[:1000] or "-"},
+        }
+        self.sqs.send_message(
+            QueueUrl=self.dead_letter_queue_url, MessageBody=json.dumps(event), MessageAttributes=attributes
+        )
+        return "sent to the DeadLetterQueue after the last attempt"
 
     def on_error(self, error: Exception) -> None:
         self.log(f"SNS delivery {self.name}: {error}")

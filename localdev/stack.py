@@ -290,6 +290,7 @@ class LocalStack:
                     log=self.log,
                 )
                 self.pollers.append(poller)
+            dead_letter_queue = self.resources.get(spec.dead_letter_queue or "", {}).get("QueueUrl")
             for sns in spec.sns_events:
                 delivery = SnsDelivery(
                     logical_id,
@@ -299,6 +300,8 @@ class LocalStack:
                     endpoint_url=self.moto.url,
                     region=self.region,
                     log=self.log,
+                    attempts=spec.async_attempts,
+                    dead_letter_queue_url=dead_letter_queue,
                 )
                 self.deliveries.append(delivery)
             for schedule in spec.schedule_events:

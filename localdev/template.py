@@ -175,6 +175,20 @@ class FunctionSpec:
     def sns_events(self) -> list[SnsEvent]:
         return [e for e in self.events if isinstance(e, SnsEvent)]
 
+    @property
+    def async_attempts(self) -> int:
+        """How often Lambda tries an asynchronous invocation: once plus MaximumRetryAttempts (default 2)."""
+        retries = (self.properties.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts", 2)
+        return 1 + int(retries)
+
+    @property
+    def dead_letter_queue(self) -> str | None:
+        """The logical id of the SQS queue in the function's DeadLetterQueue, if any."""
+        target = self.properties.get("DeadLetterQueue") or {}
+        if target.get("Type") != "SQS":
+            return None
+        return _referenced_id(target.get("TargetArn"))
+
 
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$", re.IGNORECASE)
 _RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86400}

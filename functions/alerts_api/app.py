@@ -27,6 +27,7 @@ from platform_monitoring.api import (
     error_response,
     json_object_body,
     json_response,
+    request_body,
     require_secret,
 )
 from platform_monitoring.observability import configure, instrument
@@ -70,7 +71,7 @@ def query(name: str, allowed: tuple[str, ...]) -> str | None:
 
 def body() -> dict[str, Any]:
     event = app.current_event
-    return json_object_body(event.decoded_body if event.body else None, event.headers)
+    return json_object_body(request_body(event), event.headers)
 
 
 def text(data: dict[str, Any], name: str, default: str | None = None, limit: int = 500) -> str | None:

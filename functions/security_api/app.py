@@ -13,7 +13,14 @@ import urllib.parse
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from platform_monitoring.api import ApiError, create_resolver, json_object_body, json_response, require_secret
+from platform_monitoring.api import (
+    ApiError,
+    create_resolver,
+    json_object_body,
+    json_response,
+    request_body,
+    require_secret,
+)
 from platform_monitoring.observability import configure, instrument
 from platform_monitoring.security import NotBlockable, SecurityMonitor, normalise_ip
 from platform_monitoring.settings import SecurityApiSettings
@@ -45,7 +52,7 @@ def address(raw: str) -> str:
 
 def body() -> dict[str, Any]:
     event = app.current_event
-    return json_object_body(event.decoded_body if event.body else None, event.headers)
+    return json_object_body(request_body(event), event.headers)
 
 
 def text(data: dict[str, Any], name: str, default: str, limit: int) -> str:

@@ -55,15 +55,17 @@ SEVERITY_COLOUR = {"critical": "#b00020", "high": "#e65100", "warning": "#f9a825
 # Messages
 # ---------------------------------------------------------------------------
 def _clean(value: Any) -> str:
-    return mask_text(" ".join(str(value).split()))
+    # A lone surrogate (a client's JSON "\udc80") cannot be encoded into an email: shown escaped.
+    return mask_text(" ".join(str(value).split()).encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def headline(notification: Notification) -> str:
+    title = _clean(notification.title)
     if notification.kind == "resolved":
-        return f"RESOLVED: {notification.title}"
+        return f"RESOLVED: {title}"
     if notification.kind == "test":
-        return f"TEST: {notification.title}"
-    return f"{notification.severity.upper()}: {notification.title}"
+        return f"TEST: {title}"
+    return f"{notification.severity.upper()}: {title}"
 
 
 def facts(notification: Notification) -> list[tuple[str, str]]:
@@ -92,7 +94,7 @@ def facts(notification: Notification) -> list[tuple[str, str]]:
 def context_lines(notification: Notification) -> list[tuple[str, str]]:
     masked = mask(notification.context)
     return [
-        (str(key), _clean(json.dumps(value) if isinstance(value, dict | list) else value))
+        (_clean(key), _clean(json.dumps(value) if isinstance(value, dict | list) else value))
         for key, value in masked.items()
     ]
 

@@ -198,6 +198,17 @@ def render(template: str, values: Mapping[str, Any]) -> str:
     return mask_text(_FIELD.sub(lambda match: str(values.get(match.group(1), "?")), template))
 
 
+class AlertNotRecorded(RuntimeError):
+    """alert() answered `error` (it logs and never raises): the occurrence was not recorded. Raised by
+    the callers that must not lose one (the SQS processors), so SQS delivers the message again."""
+
+
+def require_recorded(decision: object, alert_type: str) -> None:
+    """Raise AlertNotRecorded when an alert() decision is `error`."""
+    if getattr(decision, "outcome", None) == "error":
+        raise AlertNotRecorded(f"{alert_type}: {getattr(decision, 'error', None)}")
+
+
 def occurrences(context: Mapping[str, Any]) -> int:
     value = context.get("count")
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -520,11 +531,13 @@ class AlertingService:
         now = self.now_ms()
         if (minutes is None) == (until_ms is None):
             raise ValueError("give either minutes or until")
-        ends = until_ms if until_ms is not None else now + int(float(minutes or 0) * 60_000)
-        if ends <= now:
+        # Checked as a float first: a huge `minutes` (1e308) must be refused, not overflow int().
+        span_ms = until_ms - now if until_ms is not None else float(minutes or 0) * 60_000
+        if not span_ms > 0:  # NaN too
             raise ValueError("a silence must end in the future")
-        if ends - now > MAX_SILENCE_SECONDS * 1000:
+        if span_ms > MAX_SILENCE_SECONDS * 1000:
             raise ValueError("a silence lasts at most 7 days")
+        ends = now + int(span_ms)
         silence = Silence(uuid.uuid4().hex[:16], alert_type, now, ends, mask_text(reason)[:500], mask_text(by)[:100])
         self.store.put_silence(silence, ends // 1000 + SILENCE_TTL_MARGIN_SECONDS)
         monitoring_log.info("Alert type silenced", extra={"silence": silence.to_api()})

@@ -366,7 +366,11 @@ def probe_security(args: argparse.Namespace) -> ComponentResult:
     event = {"type": "api_key_usage", "ip": SECURITY_TEST_IP, "occurred_at": occurred, "details": {"test": True}}
     checks: list[tuple[bool, str]] = []
     try:
-        _, before, _ = scraped_samples(args.url)
+        scraped, before, _ = scraped_samples(args.url)
+        if scraped != 200:  # the processing is seen in /api/metrics: without it, fail now, not after the wait
+            result.passed = False
+            result.lines.append(f"  FAIL /api/metrics answered {scraped}: the event's processing cannot be seen")
+            return result
         status, answer = post_security_events(args.url, [event, {**event, "ip": "not-an-ip"}], secret)
         checks.append(
             (

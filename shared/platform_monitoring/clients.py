@@ -76,8 +76,9 @@ def _aws_client(service: str, timeout: float, attempts: int) -> Any:
     from botocore.config import Config  # noqa: PLC0415
 
     # AWS_ENDPOINT_URL (boto3's own setting) points every client at moto server locally.
+    # total_max_attempts counts the first try; botocore's max_attempts would count retries only.
     config = Config(
-        connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": attempts, "mode": "standard"}
+        connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": attempts, "mode": "standard"}
     )
     return boto3.client(service, config=config)  # type: ignore[call-overload]
 

@@ -19,7 +19,16 @@ from typing import Any
 
 MASK = "[MASKED]"
 SENSITIVE_FIELDS = ("password", "stripe_secret", "api_key", "token", "card_number", "cvv", "ssn", "tax_id")
-EXTRA_SENSITIVE_FIELDS = ("secret", "authorization", "cookie", "signature", "dsn", "credential", "passphrase")
+EXTRA_SENSITIVE_FIELDS = (
+    "secret",
+    "authorization",
+    "cookie",
+    "signature",
+    "dsn",
+    "credential",
+    "credentials",
+    "passphrase",
+)
 _MAX_DEPTH = 40
 
 _FIELD_WORDS = tuple(tuple(f.split("_")) for f in SENSITIVE_FIELDS + EXTRA_SENSITIVE_FIELDS)
@@ -27,25 +36,41 @@ _FIELD_COMPACT = frozenset(f.replace("_", "") for f in SENSITIVE_FIELDS + EXTRA_
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
+# Where a secret may start: not glued to an ASCII letter or digit (glued to non-ASCII text, as in
+# "密钥sk_live_...", it is still one), or right after an escape that repr() or JSON wrote for the
+# character before it ("\\nsk_live_...", "\\u2028sk_live_...").
+_ESCAPED = r"(?<=\\[abfnrtv0])|(?<=\\x[0-9a-fA-F]{2})|(?<=\\u[0-9a-fA-F]{4})|(?<=\\U[0-9a-fA-F]{8})"
+_START = rf"(?:(?<![A-Za-z0-9])|{_ESCAPED})"
+
 _VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Stripe secret/restricted keys and webhook signing secrets keep their kind for debugging.
-    (re.compile(r"\b(sk|rk)_(live|test)_[0-9A-Za-z]{4,}"), r"\1_\2_" + MASK),
-    (re.compile(r"\bwhsec_[0-9A-Za-z+/=]{4,}"), "whsec_" + MASK),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 " + MASK),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), MASK),
-    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), MASK),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@]+@"), r"\1" + MASK + "@"),
+    (re.compile(rf"{_START}(sk|rk)_(live|test)_[0-9A-Za-z]{{4,}}"), r"\1_\2_" + MASK),
+    (re.compile(rf"{_START}whsec_[0-9A-Za-z+/=]{{4,}}"), "whsec_" + MASK),
+    (re.compile(rf"(?i){_START}(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 " + MASK),
+    (re.compile(rf"{_START}eyJ[A-Za-z0-9_-]{{5,}}\.[A-Za-z0-9_-]{{5,}}\.[A-Za-z0-9_-]*"), MASK),
+    (re.compile(rf"{_START}(AKIA|ASIA)[0-9A-Z]{{16}}(?![A-Za-z0-9])"), MASK),
+    (re.compile(r"(?ai)\b([a-z][a-z0-9+.\-]*://)[^/\s@]+@"), r"\1" + MASK + "@"),
     (re.compile(r"(?i)(hooks\.slack\.com/services/)[A-Za-z0-9/_\-]+"), r"\1" + MASK),
     (
         re.compile(
-            r"(?i)\b((?:[a-z0-9]+[_-])*(?:password|passwd|pwd|secret|token|api[_-]?key|cvv|ssn|tax[_-]?id)"
-            r"(?:[_-][a-z0-9]+)*)([\"']?\s*[=:]\s*)([\"']?)[^\s\"'&,;]+"
+            # the key: a sensitive word, alone or inside a snake, kebab or camel name (db_password,
+            # X-Api-Key, accessToken)
+            rf"(?ai)(?:\b|{_ESCAPED})((?:[a-z0-9]*[_-])*[a-z0-9]*?"
+            r"(?:password|passwd|pwd|secret|token|api[_-]?key|cvv|ssn|tax[_-]?id|card[_-]?number|signature"
+            r"|authorization|cookie|credentials?|passphrase|dsn)"
+            # quotes may come escaped (JSON inside a JSON string: {\"password\": \"...\"})
+            r"(?:[_-][a-z0-9]+)*)((?:\\*[\"'])?\s*[=:]\s*)((?:\\*[\"'])?)"
+            # the value: the rest of a quoted string, a JSON list or object (nested one level deep)
+            # as a whole (to the end of the text when it was cut short), else one token
+            r"(?:(?<=\")(?:[^\"\\]|\\.)*(?=\")|(?<=')[^']*(?=')"
+            r"|\[(?:[^\[\]]|\[[^\[\]]*(?:\]|$))*(?:\]|$)|\{(?:[^{}]|\{[^{}]*(?:\}|$))*(?:\}|$)|[^\s\"'&,;]+)"
         ),
         r"\1\2\3" + MASK,
     ),
 )
 # A card number stands alone: digits inside a UUID, a request ID or a hex string are not one.
-_CARD_CANDIDATE = re.compile(r"(?<![\w.\-])\d(?:[ -]?\d){12,18}(?![\w.\-])")
+_CARD_CANDIDATE = re.compile(rf"(?:(?<![\w.\-])|{_ESCAPED})\d(?:[ -]?\d){{12,}}(?![\w.\-])")
+_DIGIT_GROUP = re.compile(r"\d+")
 
 
 def is_sensitive_key(key: str) -> bool:
@@ -74,8 +99,27 @@ def luhn_valid(digits: str) -> bool:
 
 
 def _mask_card(match: re.Match[str]) -> str:
-    digits = re.sub(r"[ -]", "", match.group(0))
-    return MASK if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
+    text = match.group(0)
+    digits = re.sub(r"[ -]", "", text)
+    if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        return MASK
+    # A card beside other numbers ("4242 4242 4242 4242 12/30", "qty 2 4242-..."): any run of
+    # whole digit groups that is a card number is masked on its own.
+    groups = list(_DIGIT_GROUP.finditer(text))
+    kept, shown_up_to, first = [], 0, 0
+    while first < len(groups):
+        run, last, card = "", first, False
+        for last in range(first, len(groups)):
+            run += groups[last].group(0)
+            card = 13 <= len(run) <= 19 and luhn_valid(run)
+            if card or len(run) > 19:
+                break
+        if card:
+            kept += [text[shown_up_to : groups[first].start()], MASK]
+            shown_up_to, first = groups[last].end(), last + 1
+        else:
+            first += 1
+    return "".join(kept) + text[shown_up_to:]
 
 
 def mask_text(text: str) -> str:
@@ -89,11 +133,12 @@ def mask(value: Any, _depth: int = 0) -> Any:
     """A masked copy of value: dicts, lists, tuples and strings at any depth; the input is untouched."""
     if _depth > _MAX_DEPTH:
         return MASK
-    if isinstance(value, str):
-        return mask_text(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
     if isinstance(value, Mapping):
+        # A key can hold a secret too (a form field or query parameter named after one).
         return {
-            key: (
+            (mask_text(key) if isinstance(key, str) else key): (
                 MASK
                 if isinstance(key, str) and is_sensitive_key(key) and value[key] not in (None, "")
                 else mask(value[key], _depth + 1)
@@ -102,9 +147,10 @@ def mask(value: Any, _depth: int = 0) -> Any:
         }
     if isinstance(value, list | tuple | set | frozenset):
         return [mask(item, _depth + 1) for item in value]
-    if isinstance(value, bytes | bytearray):
-        return mask_text(bytes(value).decode("utf-8", "replace"))
-    return value
+    # Text, bytes, and anything else (an exception, a datetime, an object), which every consumer
+    # shows as its text (json.dumps(default=str)), so it is masked as that text.
+    text = bytes(value).decode("utf-8", "replace") if isinstance(value, bytes | bytearray) else str(value)
+    return mask_text(text)
 
 
 def sentry_before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,9 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON formatter with the bundle's masking applied to the whole record."""
 
     def serialize(self, log: Mapping[str, Any]) -> str:
-        return super().serialize(mask(log))
+        # A lone surrogate (from a client's JSON "\udc80") cannot be written to a UTF-8 stdout:
+        # the line would be lost and logging's error report would print the unmasked message.
+        return super().serialize(mask(log)).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class ChannelLoggers:

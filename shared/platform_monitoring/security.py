@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from platform_monitoring.alerting import AlertNotRecorded, require_recorded
 from platform_monitoring.dynamo import count_after
 from platform_monitoring.masking import mask, mask_text
 from platform_monitoring.observability import count_business, monitoring_log, portal_log, recorder, security_log
@@ -339,6 +340,10 @@ class BlockStore(Protocol):
         """Record the event in each window (and a marker when it has none); False if already recorded."""
         ...
 
+    def remove_occurrences(self, event: SecurityEvent, rules: tuple[WindowRule, ...]) -> None:
+        """Forget the event's items, so its redelivery counts as its first delivery again."""
+        ...
+
     def count(self, rule: WindowRule, ip: str, since_ms: int) -> int: ...
 
     def get(self, ip: str) -> Block | None:
@@ -370,6 +375,12 @@ class InMemoryBlockStore:
             for pk, sk in keys:
                 self.occurrences.setdefault(pk, set()).add(sk)
             return True
+
+    def remove_occurrences(self, event: SecurityEvent, rules: tuple[WindowRule, ...]) -> None:
+        with self.lock:
+            self.round_trips += 1
+            for pk, sk in window_keys(event, rules):
+                self.occurrences.get(pk, set()).discard(sk)
 
     def count(self, rule: WindowRule, ip: str, since_ms: int) -> int:
         with self.lock:
@@ -453,6 +464,10 @@ class DynamoBlockStore:
                 return False
             raise
         return True
+
+    def remove_occurrences(self, event: SecurityEvent, rules: tuple[WindowRule, ...]) -> None:
+        for pk, sk in window_keys(event, rules):
+            self._client.delete_item(TableName=self.windows_table, Key={"pk": {"S": pk}, "sk": {"S": sk}})
 
     def count(self, rule: WindowRule, ip: str, since_ms: int) -> int:
         return count_after(self._client, self.windows_table, f"{rule.name}#{ip}", sort_key(since_ms))
@@ -606,12 +621,22 @@ class SecurityMonitor:
                         only_if_new=True,
                     )
         if first:
-            self._effects(event, allowlisted)
+            try:
+                self._effects(event, allowlisted)
+            except AlertNotRecorded:
+                # The alert occurrence must not be lost: forget this delivery, so the one SQS makes
+                # next counts as the first and raises it again (a block already made stays, once).
+                self.store.remove_occurrences(event, rules)
+                raise
         else:
             security_log.info("Security event redelivered; already counted", extra=event.log_fields())
         return outcome
 
     def _effects(self, event: SecurityEvent, allowlisted: bool) -> None:
+        # The alert first: when it cannot be recorded (AlertNotRecorded) nothing below has counted yet.
+        if event.type in BREACH_TYPES and self.alerts is not None:
+            context = {"event_type": event.type, "ip": event.ip, "user_id": event.user_id, "event_id": event.id}
+            require_recorded(self.alerts.alert(BREACH_ALERT, context), BREACH_ALERT)
         recorder.inc("security_events_total", type=event.type)
         fields = {**event.log_fields(), "allowlisted": allowlisted}
         if event.type == LOGIN:
@@ -629,9 +654,6 @@ class SecurityMonitor:
         elif event.type == RATE_LIMIT_VIOLATION:
             recorder.inc("rate_limit_violations_total")
         security_log.warning(f"Security event {event.type}", extra=fields)
-        if event.type in BREACH_TYPES and self.alerts is not None:
-            context = {"event_type": event.type, "ip": event.ip, "user_id": event.user_id, "event_id": event.id}
-            self.alerts.alert(BREACH_ALERT, context)
 
     # -- blocks ------------------------------------------------------------------
     def block(
@@ -645,6 +667,7 @@ class SecurityMonitor:
     ) -> Block | None:
         """Block an IP; returns the new block, or None when it was already blocked (only_if_new) or lost a race."""
         address = normalise_ip(ip)
+        reason, decided_by = mask_text(reason), mask_text(decided_by)  # stored, answered and logged
         if address in self.allowlist:
             if only_if_new:
                 return None
@@ -692,6 +715,7 @@ class SecurityMonitor:
 
     def unblock(self, ip: str, *, by: str) -> Block | None:
         address = normalise_ip(ip)
+        by = mask_text(by)
         ended = self.store.end_block(address, self.now_ms(), by[:100])
         if ended is not None and ended.unblocked_by == by[:100]:
             security_log.warning(f"IP {address} unblocked", extra={"ip": address, "decided_by": by})

@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from platform_monitoring.api import ApiError, signed_json_text
+from platform_monitoring.api import ApiError, parse_json, signed_json_text
 from platform_monitoring.masking import mask_text
 from platform_monitoring.observability import monitoring_log, security_log
 from platform_monitoring.security import (
@@ -155,7 +155,7 @@ class EventsIngest:
 
     def validate(self, payload: str) -> tuple[list[SecurityEvent], list[dict[str, Any]]]:
         try:
-            data = json.loads(payload)
+            data = parse_json(payload)
         except ValueError:
             raise ApiError(400, "invalid_json", "The body is not valid JSON") from None
         items = data.get("events") if isinstance(data, dict) else None

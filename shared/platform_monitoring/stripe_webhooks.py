@@ -16,12 +16,11 @@ Order of the checks, cheapest refusal first; every refusal is JSON that echoes n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from platform_monitoring.api import ApiError, signed_json_text
+from platform_monitoring.api import ApiError, parse_json, signed_json_text
 from platform_monitoring.masking import mask_text
 from platform_monitoring.observability import webhooks_log
 from platform_monitoring.settings import Secret, StripeWebhookSettings
@@ -89,7 +88,7 @@ class VerifiedEvent:
 
 def parse_event(payload: str) -> VerifiedEvent:
     try:
-        data = json.loads(payload)
+        data = parse_json(payload)
     except ValueError:
         data = None
     if not isinstance(data, dict):

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from platform_monitoring.alerting import require_recorded
 from platform_monitoring.masking import mask_text
 from platform_monitoring.observability import count_business, monitoring_log, recorder, stripe_log, webhooks_log
 from platform_monitoring.performance import PerformanceMonitor
@@ -322,7 +323,9 @@ class WebhookProcessor:
         """The idempotent part: runs once per event ID (again only if it raised)."""
         effects = effects_of(event)
         for alert_type, alert_context in effects.alerts:
-            self.alerts.alert(alert_type, alert_context)
+            # An occurrence the AlertingService could not record fails the event (before it is
+            # COMPLETED), so SQS delivers it again rather than the alert being lost.
+            require_recorded(self.alerts.alert(alert_type, alert_context), alert_type)
         self._staged[event["id"]] = effects
         return {"status": effects.status}
 

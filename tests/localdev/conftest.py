@@ -71,6 +71,11 @@ Resources:
           SUBBED: !Sub "${AWS::Region}:${AWS::AccountId}:${Work.QueueName}:${Stage}"
           JOINED: !Join ["-", [!Select [1, [a, b, c]], !Ref AWS::Partition]]
           NOVALUE: !If [InVpc, "x", !Ref AWS::NoValue]
+      EventInvokeConfig:
+        MaximumRetryAttempts: 1
+      DeadLetterQueue:
+        Type: SQS
+        TargetArn: !GetAtt FnDLQ.Arn
       Events:
         Get:
           Type: Api
@@ -135,6 +140,8 @@ Resources:
         deadLetterTargetArn: !GetAtt PlainDLQ.Arn
         maxReceiveCount: 2
   PlainDLQ:
+    Type: AWS::SQS::Queue
+  FnDLQ:
     Type: AWS::SQS::Queue
   Ordered:
     Type: AWS::SQS::Queue

@@ -129,12 +129,18 @@ def test_sns_notifications_invoke_the_subscriber_and_are_printed(stack: LocalSta
     assert "SENT email from monitoring@example.com to ops@example.com | Mail subject" in stack_log.text()
 
 
-def test_a_failing_sns_subscriber_is_retried_twice_then_dropped(stack: LocalStack, stack_log: Lines) -> None:
+def test_a_failing_sns_subscriber_is_retried_then_lands_in_its_dead_letter_queue(
+    stack: LocalStack, stack_log: Lines
+) -> None:
+    # Fn: EventInvokeConfig.MaximumRetryAttempts 1 and DeadLetterQueue FnDLQ, as Lambda reads them.
     sns = aws_client("sns", stack.moto_url, stack.region)
+    sqs = aws_client("sqs", stack.moto_url, stack.region)
     sns.publish(TopicArn=stack.resources["Alerts"]["Arn"], Message="please fail")
-    wait_until(lambda: "attempt 3/3 failed" in stack_log.text(), timeout=20)
-    assert "attempt 1/3 failed" in stack_log.text() and "attempt 2/3 failed" in stack_log.text()
-    assert "dropped after the last attempt" in stack_log.text()
+    wait_until(lambda: "attempt 2/2 failed" in stack_log.text(), timeout=20)
+    assert "attempt 1/2 failed" in stack_log.text()
+    assert "sent to the DeadLetterQueue after the last attempt" in stack_log.text()
+    dead = wait_until(lambda: drain_queue(sqs, stack.resources["FnDLQ"]["QueueUrl"]), timeout=10)
+    assert [json.loads(m["Body"])["Records"][0]["Sns"]["Message"] for m in dead] == ["please fail"]
 
 
 def test_trigger_schedule_sends_the_eventbridge_payload(stack: LocalStack) -> None:
