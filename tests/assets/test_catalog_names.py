@@ -28,6 +28,7 @@ GUIDE_RULES = {
     "high_error_rate": ("high", "AskProAIHighErrorRate"),
     "database_connection_failure": ("critical", "AskProAIDatabaseConnectionFailures"),
     "metrics_down": ("high", "AskProAIMetricsDown"),
+    "health_check_failure": ("high", "AskProAIHealthCheckFailing"),
 }
 RUNBOOK_BASE = "https://github.com/your-org/askproai-monitoring/blob/main/docs/runbooks/"
 
