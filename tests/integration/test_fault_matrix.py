@@ -38,10 +38,9 @@ from platform_monitoring.metric_store import RedisMetricBackend, series_key
 
 from localdev.slack import PATH as SLACK_PATH
 from localdev.slack import SlackCapture
-from localdev.sources import sns_event
 from localdev.stack import PROJECT_ROOT, LocalStack
 from localdev.template import aws_client, load_dotenv
-from tests.integration.localstack_fixtures import queue_depth, wait_until
+from tests.integration.localstack_fixtures import drain_queue, queue_depth, wait_until
 from tests.support.alerting import service
 from tests.support.faults import (
     HttpFaultProxy,
@@ -576,19 +575,24 @@ def test_ses_rejecting_and_slack_timing_out_sms_still_pages_and_the_redrive_send
     for channel in ("email", "slack"):
         assert metric(store, "askproai_alert_delivery_failures", channel) >= 3
 
-    # When both channels work again and the dead-lettered event is redriven (AWS keeps it in
-    # AlertDispatcherDeadLetterQueue; the local stack drops it after the last attempt, so it is
-    # invoked again here with the same SNS event), only what failed is sent
+    # The event waits in AlertDispatcherDeadLetterQueue after the last attempt (as Lambda keeps it)
+    sqs = aws_client("sqs", stack.moto_url, stack.region)
+    dead = wait_until(
+        lambda: drain_queue(sqs, stack.resources["AlertDispatcherDeadLetterQueue"]["QueueUrl"]),
+        timeout=10,
+        message="the alert was not dead-lettered",
+    )
+    (message,) = dead
+    assert json.loads(json.loads(message["Body"])["Records"][0]["Sns"]["Message"])["notification_id"] == (
+        decision.notification_id
+    )
+    # When both channels work again and the dead-lettered event is replayed (the runbook's replay
+    # loop: invoke the dispatcher with the message body), only what failed is sent
     assert rejected.hits >= 3
     faults.aws.heal()
     faults.slack.set_mode("forward")
     time.sleep(0.3)
-    original = notifications(stack, "security_breach_attempt")[-1]
-    assert original["notification_id"] == decision.notification_id
-    topic = stack.resources["AlertsTopic"]["Arn"]
-    subscription = next(d.subscription_arn for d in stack.deliveries if d.function == "AlertDispatcherFunction")
-    event = sns_event({"Message": json.dumps(original), "TopicArn": topic}, subscription)
-    result = stack.invoke("AlertDispatcherFunction", event, timeout=30)
+    result = stack.invoke("AlertDispatcherFunction", json.loads(message["Body"]), timeout=30)
     assert result.ok, result.error
     wait_until(lambda: sent_since()["email"] == 1, timeout=10)
     assert sent_since() == {"email": 1, "sms": 1, "slack": 1}
