@@ -11,15 +11,17 @@ FUNCTION ?= HealthFunction
 EVENT ?= events/health.json
 WEBHOOK ?= events/stripe_webhook_payment_intent_succeeded.json
 
-.PHONY: help install services prometheus lint types unit integration artifact test local invoke webhook migrate bench build validate clean
+.PHONY: help install services prometheus lint types unit integration artifact test fuzz local invoke webhook migrate bench bench-load build validate clean
 
 help:
 	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
 	@echo "make test     lint, types, unit, integration and built-artifact tests"
+	@echo "make fuzz     schemathesis against the local stack with docs/openapi.yaml, $(FUZZ_EXAMPLES) cases per operation"
 	@echo "make invoke   FUNCTION=<LogicalId> EVENT=events/<file>.json against the local stack"
 	@echo "make webhook  WEBHOOK=events/stripe_webhook_<type>.json: sign it now, invoke StripeWebhookFunction"
 	@echo "make migrate  apply the MySQL migrations (security_logs) to DB_* (.env)"
 	@echo "make bench    concurrency and cold-start figures"
+	@echo "make bench-load  the load run alone: signed webhooks and events from several processes"
 	@echo "make build    sam validate --lint and sam build"
 
 $(VENV)/.installed: requirements-dev.txt shared/requirements.txt
@@ -67,6 +69,13 @@ artifact: build
 test: install services prometheus lint types build
 	$(VENV)/bin/pytest tests
 
+# The API contract test (`make test` runs it with 25 cases per operation and a fixed seed) with many
+# more cases, a new seed each run (CONTRACT_SEED=<n> repeats one) and no per-test time limit.
+FUZZ_EXAMPLES ?= 500
+fuzz: install services
+	CONTRACT_MAX_EXAMPLES=$(FUZZ_EXAMPLES) CONTRACT_SEED=$${CONTRACT_SEED:-random} \
+		$(VENV)/bin/pytest tests/integration/test_openapi_contract.py --timeout=0
+
 local: install services
 	$(PY) -m localdev.stack
 
@@ -85,6 +94,10 @@ migrate: install services
 
 bench: install services
 	$(PY) -m bench
+
+# The load run alone (bench/load_bench.py; also the last part of `make bench`): sizes from LOAD_* variables.
+bench-load: install services
+	$(PY) -m bench.load_bench
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -67,6 +67,9 @@ _GATEWAY_DEFAULTS = {
     "AUTHORIZER_CONFIGURATION_ERROR": (500, "Internal server error"),
 }
 DEFAULT_AUTHORIZER_TTL = 300
+# The methods a REST API resource can have; ANY stands for these, and any other (TRACE, QUERY...)
+# matches no method, so API Gateway answers it as an unknown route.
+API_GATEWAY_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"})
 
 _TEXT_TYPES = re.compile(
     r"^(text/|application/(json|xml|javascript|x-www-form-urlencoded|graphql|.*\+json|.*\+xml))", re.IGNORECASE
@@ -299,7 +302,8 @@ class Router:
             return None
         _, resource, params = best
         candidates = [route for route in self.routes if route.path == resource]
-        for wanted in (method.upper(), "ANY"):
+        wanted_methods = (method.upper(), "ANY") if method.upper() in API_GATEWAY_METHODS else ()
+        for wanted in wanted_methods:
             for route in candidates:
                 if route.method == wanted:
                     return route, params
@@ -651,6 +655,12 @@ class _ApiHandler(BaseHTTPRequestHandler):
         self._handle()
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY...) gets API Gateway's answer too, not http.server's HTML 501.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
     def _read_body(self) -> bytes | None:
         """The request body, or None when it is over API Gateway's 10 MB limit (then discarded)."""

@@ -48,7 +48,7 @@ def test_every_operation_says_how_it_is_authenticated_and_answers_json_errors() 
 
 
 def test_documented_filters_and_states_are_the_librarys() -> None:
-    from platform_monitoring.alert_rules import SEVERITIES
+    from platform_monitoring.alert_rules import SEVERITIES, RuleSet
     from platform_monitoring.alert_store import STATUSES
     from platform_monitoring.security import EVENT_TYPES
 
@@ -59,3 +59,4 @@ def test_documented_filters_and_states_are_the_librarys() -> None:
     schemas = doc["components"]["schemas"]
     assert schemas["Alert"]["properties"]["status"]["enum"] == list(STATUSES)
     assert set(schemas["SecurityEvent"]["properties"]["type"]["enum"]) == set(EVENT_TYPES)
+    assert schemas["AlertType"]["enum"] == list(RuleSet.load())  # alert_rules.json, in its order
