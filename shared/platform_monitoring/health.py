@@ -174,5 +174,6 @@ def _label(check: HealthCheck) -> str:
 
 def describe_error(error: BaseException) -> str:
     """A one-line, masked description of an error for a check message."""
-    text = " ".join(str(error).split())[:300]
-    return mask_text(f"{type(error).__name__}: {text}" if text else type(error).__name__)
+    # Masked before it is cut: a secret cut in half would no longer look like one.
+    text = mask_text(" ".join(str(error).split()))[:300]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -183,10 +183,10 @@ def query_fingerprint(sql: str | bytes) -> str:
     text = _STRING_LITERAL.sub("?", text)
     text = _NUMBER_LITERAL.sub("?", text)
     text = _VALUE_LIST.sub("(?+)", text)
-    text = _WHITESPACE.sub(" ", text).strip()
+    text = mask_text(_WHITESPACE.sub(" ", text).strip())  # before it is cut, like every masked text
     if len(text) > MAX_LOGGED_SQL:
         text = text[:MAX_LOGGED_SQL] + "..."
-    return mask_text(text)
+    return text
 
 
 def record_query(

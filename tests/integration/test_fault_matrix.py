@@ -29,7 +29,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pymysql
 import pytest
 import redis
 from platform_monitoring.alert_store import DynamoAlertStore
@@ -52,6 +51,7 @@ from tests.support.faults import (
     stripe_error,
 )
 from tests.support.functions import load_event
+from tests.support.mysql import drop_database, security_log_rows
 from tests.support.stripe_events import serialize, sign, stripe_event
 
 pytestmark = pytest.mark.integration
@@ -114,10 +114,7 @@ def store(redis_port: int) -> Iterator[RedisMetricBackend]:
 def stack(
     faults: Faults, store: RedisMetricBackend, mysql_port: int, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalStack]:
-    connection = pymysql.connect(host="127.0.0.1", port=mysql_port, user="root", password="", autocommit=True)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DATABASE}")  # the stack creates and migrates it
-    connection.close()
+    drop_database(mysql_port, DATABASE)  # the stack creates and migrates it
     settings = {
         **load_dotenv(PROJECT_ROOT / ".env"),
         "REDIS_URL": f"redis://127.0.0.1:{faults.redis.port}/{REDIS_DB}",
@@ -225,24 +222,9 @@ def security_event(event_type: str, ip: str) -> dict[str, Any]:
 
 def rows_when(mysql_port: int, ip: str, count: int) -> list[dict[str, Any]]:
     """The IP's security_logs rows, once there are `count` of them."""
-    return wait_until(lambda: rows if len(rows := security_rows(mysql_port, ip)) == count else [], timeout=30)
-
-
-def security_rows(mysql_port: int, ip: str) -> list[dict[str, Any]]:
-    connection = pymysql.connect(
-        host="127.0.0.1",
-        port=mysql_port,
-        user="root",
-        password="",
-        database=DATABASE,
-        cursorclass=pymysql.cursors.DictCursor,
+    return wait_until(
+        lambda: rows if len(rows := security_log_rows(mysql_port, DATABASE, ip)) == count else [], timeout=30
     )
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT event_id, type FROM security_logs WHERE ip = %s", (ip,))
-            return list(cursor.fetchall())
-    finally:
-        connection.close()
 
 
 def metric(store: RedisMetricBackend, name: str, *labels: str) -> float:
@@ -432,7 +414,7 @@ def test_security_windows_erroring_the_events_wait_in_the_queue_and_land_once(
     assert status == 202, answer
     # Then the processor fails them and SQS delivers them again; nothing lands, nothing is counted
     wait_until(lambda: errors.hits >= 8, timeout=30, message="the processor did not retry")  # 2 x 2 receives x 2 tries
-    assert security_rows(mysql_port, ip) == []
+    assert security_log_rows(mysql_port, DATABASE, ip) == []
     assert metric(store, "askproai_rate_limit_violations") == violations_before
     faults.aws.heal()
 
@@ -457,7 +439,7 @@ def test_alert_windows_throttled_breach_attempts_are_retried_and_page_once(
 
     # Then the events are not stored without their alert occurrence: they fail and wait in the queue
     wait_until(lambda: throttled.hits >= 10, timeout=30, message="the events were not retried")  # 5 x 2 tries
-    assert security_rows(mysql_port, ip) == []
+    assert security_log_rows(mysql_port, DATABASE, ip) == []
     assert metric(store, "askproai_failed_logins") == failed_before
     assert notifications(stack, "security_breach_attempt") == []
     faults.aws.heal()
@@ -540,7 +522,9 @@ def test_mysql_hanging_pages_database_connection_failure_and_security_events_lan
 def security_rows_when_back(faults: Faults, mysql_port: int, ip: str) -> list[str]:
     """Let MySQL answer again and wait for the event's row: the processor's timed-out attempts were retried."""
     faults.mysql.set_mode("forward")
-    rows = wait_until(lambda: security_rows(mysql_port, ip), timeout=30, message="the security event was lost")
+    rows = wait_until(
+        lambda: security_log_rows(mysql_port, DATABASE, ip), timeout=30, message="the security event was lost"
+    )
     return [row["event_id"] for row in rows]
 
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 import redis
 from platform_monitoring.alert_rules import RuleSet
@@ -50,6 +49,7 @@ from localdev.template import aws_client, load_dotenv
 from tests.integration.localstack_fixtures import aws_environment, local_stack, queue_depth, wait_until
 from tests.support.faults import TcpProxy
 from tests.support.functions import load_event
+from tests.support.mysql import drop_database, security_log_rows
 from tests.support.stripe_events import sign
 
 pytestmark = pytest.mark.integration
@@ -85,10 +85,7 @@ def redis_proxy(redis_port: int) -> Iterator[TcpProxy]:
 def stack(mysql_port: int, redis_port: int, redis_proxy: TcpProxy) -> Iterator[LocalStack]:
     # A clean slate in this test's own Redis DB and database (the stack creates and migrates it).
     RedisMetricBackend(redis.Redis(port=redis_port, db=REDIS_DB)).clear()
-    connection = pymysql.connect(host="127.0.0.1", port=mysql_port, user="root", password="", autocommit=True)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-    connection.close()
+    drop_database(mysql_port, DATABASE)  # the stack creates and migrates it
     shell = {"REDIS_URL": f"redis://127.0.0.1:{redis_proxy.port}/{REDIS_DB}", "DB_DATABASE": DATABASE}
     with local_stack(env_file=ENV_FILE, environ=shell, schedules=True) as running:
         yield running
@@ -226,23 +223,6 @@ def firing_messages(stack: LocalStack, alert_type: str) -> Counter[tuple[str, st
     return +counts
 
 
-def security_rows(mysql_port: int, ip: str) -> list[dict[str, Any]]:
-    connection = pymysql.connect(
-        host="127.0.0.1",
-        port=mysql_port,
-        user="root",
-        password="",
-        database=DATABASE,
-        cursorclass=pymysql.cursors.DictCursor,
-    )
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT * FROM security_logs WHERE ip = %s ORDER BY id", (ip,))
-            return list(cursor.fetchall())
-    finally:
-        connection.close()
-
-
 def queues_drained(stack: LocalStack) -> bool:
     """Every queue empty (visible and in flight), upstream first: a consumer deletes its message only
     after its own sends (alerts topic, SES, SMS, Slack) are done, so empty here means all delivered.
@@ -365,7 +345,7 @@ def flow(stack: LocalStack, mysql_port: int) -> Iterator[Observed]:
         samples=scrape(stack),
         alerts=alerts["alerts"],
         messages=stack.sent_messages(),
-        rows=security_rows(mysql_port, ATTACKER),
+        rows=security_log_rows(mysql_port, DATABASE, ATTACKER),
         block=block["block"],
         dead_letters=dead_letters(stack),
         seconds=time.monotonic() - started,

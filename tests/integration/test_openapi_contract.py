@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pymysql
 import pytest
 import redis
 import requests
@@ -54,6 +53,7 @@ from schemathesis.specs.openapi.checks import (
 from localdev.stack import LocalStack
 from tests.integration.localstack_fixtures import local_stack, wait_until
 from tests.support.functions import ROOT
+from tests.support.mysql import drop_database
 from tests.support.stripe_events import sign
 
 pytestmark = pytest.mark.integration
@@ -138,10 +138,7 @@ coverage_schema = schemathesis.openapi.from_path(DOCUMENT, config=contract_confi
 @pytest.fixture(scope="module")
 def stack(mysql_port: int) -> Iterator[LocalStack]:
     RedisMetricBackend(redis.Redis.from_url(REDIS_URL)).clear()
-    connection = pymysql.connect(host="127.0.0.1", port=mysql_port, user="root", password="", autocommit=True)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DATABASE}")  # the stack creates and migrates it
-    connection.close()
+    drop_database(mysql_port, DATABASE)  # the stack creates and migrates it
     environ = {
         **{key: value for key, value in os.environ.items() if not key.startswith(("ALERT_", "SECURITY_"))},
         "HEALTH_CHECK_SECRET": HEALTH_SECRET,

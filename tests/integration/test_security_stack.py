@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pymysql
 import pytest
 import redis
 from platform_monitoring.metric_store import RedisMetricBackend
@@ -27,6 +26,7 @@ from localdev.stack import LocalStack
 from localdev.template import aws_client
 from tests.integration.localstack_fixtures import local_stack, wait_until
 from tests.support.faults import TcpProxy
+from tests.support.mysql import drop_database, security_log_rows
 from tests.support.stripe_events import sign
 
 pytestmark = pytest.mark.integration
@@ -47,10 +47,7 @@ def mysql_proxy(mysql_port: int) -> Iterator[TcpProxy]:
 @pytest.fixture(scope="module")
 def stack(mysql_port: int, mysql_proxy: TcpProxy) -> Iterator[LocalStack]:
     RedisMetricBackend(redis.Redis.from_url(REDIS_URL)).clear()
-    connection = pymysql.connect(host="127.0.0.1", port=mysql_port, user="root", password="", autocommit=True)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DATABASE}")  # the stack creates and migrates it
-    connection.close()
+    drop_database(mysql_port, DATABASE)  # the stack creates and migrates it
     environ = {
         **{key: value for key, value in os.environ.items() if not key.startswith(("ALERT_", "SECURITY_"))},
         "EVENTS_SECRET": EVENTS_SECRET,
@@ -128,23 +125,6 @@ def failed_login(ip: str, user_id: int = 7) -> dict[str, Any]:
     }
 
 
-def rows(mysql_port: int, ip: str) -> list[dict[str, Any]]:
-    connection = pymysql.connect(
-        host="127.0.0.1",
-        port=mysql_port,
-        user="root",
-        password="",
-        database=DATABASE,
-        cursorclass=pymysql.cursors.DictCursor,
-    )
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT * FROM security_logs WHERE ip = %s ORDER BY id", (ip,))
-            return list(cursor.fetchall())
-    finally:
-        connection.close()
-
-
 def counter(name: str) -> float:
     values = RedisMetricBackend(redis.Redis.from_url(REDIS_URL)).snapshot().get(name, {})
     return sum(values.values())
@@ -182,7 +162,7 @@ def test_five_failed_logins_block_the_ip_for_24_hours_at_the_api(stack: LocalSta
     assert (status, refused["error"]["code"]) == (403, "access_denied")
     # while the platform (127.0.0.1) claiming to be the attacker is not refused
     assert call(stack, "GET", "/api/metrics", headers={"X-Forwarded-For": attacker})[0] == 401
-    logged = wait_until(lambda: len(r := rows(mysql_port, attacker)) == 5 and r, timeout=20)
+    logged = wait_until(lambda: len(r := security_log_rows(mysql_port, DATABASE, attacker)) == 5 and r, timeout=20)
     assert {row["type"] for row in logged} == {"failed_login"}
     assert all("hunter2" not in row["details"] and "[MASKED]" in row["details"] for row in logged)
     wait_until(lambda: breach_alerts(stack) >= 1, timeout=20, message="no security alert")
@@ -218,10 +198,12 @@ def test_mysql_down_during_ingestion_then_back_loses_nothing(
         assert status == 202
         # the processor fails them and SQS redelivers (visibility 2 s): a few receives while down
         time.sleep(5)
-        assert rows(mysql_port, ip) == []
+        assert security_log_rows(mysql_port, DATABASE, ip) == []
     finally:
         mysql_proxy.set_mode("forward")
-    landed = wait_until(lambda: len(r := rows(mysql_port, ip)) == 3 and r, timeout=30, message="events were lost")
+    landed = wait_until(
+        lambda: len(r := security_log_rows(mysql_port, DATABASE, ip)) == 3 and r, timeout=30, message="events were lost"
+    )
     assert sorted(row["event_id"] for row in landed) == sorted(answer["event_ids"])
 
 
@@ -257,7 +239,9 @@ def test_an_event_on_the_eventbridge_bus_lands_like_a_posted_one(stack: LocalSta
         ]
     )
     assert response["FailedEntryCount"] == 0
-    landed = wait_until(lambda: rows(mysql_port, ip), timeout=20, message="the EventBridge event did not land")
+    landed = wait_until(
+        lambda: security_log_rows(mysql_port, DATABASE, ip), timeout=20, message="the EventBridge event did not land"
+    )
     assert [(row["type"], row["source"], row["event_id"]) for row in landed] == [
         ("privilege_escalation", "eventbridge", response["Entries"][0]["EventId"])
     ]
@@ -281,10 +265,12 @@ def test_events_dead_lettered_while_mysql_was_down_land_when_redriven(
         )
     finally:
         mysql_proxy.set_mode("forward")
-    assert rows(mysql_port, ip) == []
+    assert security_log_rows(mysql_port, DATABASE, ip) == []
     # redrive (what `aws sqs start-message-move-task` does in AWS)
     for message in moved:
         sqs.send_message(QueueUrl=stack.resources["SecurityEventsQueue"]["QueueUrl"], MessageBody=message["Body"])
         sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
-    landed = wait_until(lambda: rows(mysql_port, ip), timeout=20, message="the redriven event did not land")
+    landed = wait_until(
+        lambda: security_log_rows(mysql_port, DATABASE, ip), timeout=20, message="the redriven event did not land"
+    )
     assert [row["event_id"] for row in landed] == answer["event_ids"]

@@ -147,3 +147,15 @@ def test_property_uuids_and_request_ids_are_never_altered(value: object) -> None
 def test_a_digit_only_uuid_segment_is_not_a_card() -> None:
     request_id = "d2345678-1234-5678-8195-060000000000"
     assert mask({"function_request_id": request_id}) == {"function_request_id": request_id}
+
+
+def test_a_check_message_is_masked_before_it_is_cut() -> None:
+    from platform_monitoring.health import describe_error
+
+    # The message is cut at 300 characters, right before the URL's "@": cut first, then masked,
+    # "redis://:hunter2secretpw" would no longer look like a URL with a password.
+    url = "redis://:hunter2secretpw@cache.internal:6379/0"
+    error = ConnectionError("x" * 275 + " " + url)
+    message = describe_error(error)
+    assert "hunter2secretpw" not in message
+    assert message.startswith("ConnectionError: xxx")

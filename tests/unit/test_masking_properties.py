@@ -381,7 +381,9 @@ def report_to_sentry(client: sentry_sdk.Client, carrier: Any, text: str) -> None
         scope.set_client(client)
         scope.set_extra("payload", carrier)
         scope.set_context("stripe", {"response": carrier, "note": text})
-        scope.set_tag("note", text[:200])
+        # Whole texts: cutting a planted secret short here (a URL before its "@") would make it a
+        # different string, which no masking can recognise; the library masks before it truncates.
+        scope.set_tag("note", text)
         scope.add_breadcrumb(category="http", message=text, data={"body": carrier})
         try:
             _raise(text)
@@ -389,7 +391,7 @@ def report_to_sentry(client: sentry_sdk.Client, carrier: Any, text: str) -> None
             scope.capture_exception()
         scope.capture_event({"message": text, "level": "error", "request": sentry_request(carrier, text)})
         scope.capture_message(text)
-        with sentry_sdk.start_transaction(name=f"POST {text[:50]}") as transaction:
+        with sentry_sdk.start_transaction(name=f"POST {text}") as transaction:
             transaction.set_data("body", carrier)
     client.flush()
 
@@ -397,7 +399,7 @@ def report_to_sentry(client: sentry_sdk.Client, carrier: Any, text: str) -> None
 @settings(EXAMPLES, max_examples=20)  # four events a case through the whole client
 @given(carried(), st.data())
 @example(({"sk_live_KeyUsedAsAKey1234": 1}, ("KeyUsedAsAKey1234",)), None)
-@example(({"Cookie": {"value": "000000000"}}, ("000000000",)), None)  # an object cut short (name[:50])
+@example(({"Cookie": {"value": "000000000"}}, ("000000000",)), None)  # an object cut short
 def test_no_secret_reaches_a_sentry_event(
     sentry_client: tuple[sentry_sdk.Client, RecordingTransport],
     carried_secret: tuple[Any, tuple[str, ...]],
