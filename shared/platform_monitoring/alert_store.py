@@ -179,7 +179,9 @@ class NewAlert:
 
 class AlertStore(Protocol):
     # rule windows
-    def add_events(self, alert_id: str, at_ms: int, n: int, expires_at: int) -> None: ...
+    def add_events(
+        self, alert_id: str, at_ms: int, n: int, expires_at: int, occurrence_id: str | None = None
+    ) -> bool: ...
     def count_events(self, alert_id: str, after_ms: int) -> int: ...
 
     # alert records; each returns None (or False) when its condition failed
@@ -207,6 +209,11 @@ class AlertStore(Protocol):
 
 def event_key(alert_id: str) -> str:
     return f"event#{alert_id}"
+
+
+def seen_key(alert_id: str) -> str:
+    """The partition of the occurrence IDs an alert's window has recorded (see add_events)."""
+    return f"seen#{alert_id}"
 
 
 def event_sort_key(at_ms: int) -> str:
@@ -287,13 +294,41 @@ class DynamoAlertStore:
         return self._item(response.get("Attributes")) or {}, None
 
     # -- windows -------------------------------------------------------------
-    def add_events(self, alert_id: str, at_ms: int, n: int, expires_at: int) -> None:
+    def add_events(self, alert_id: str, at_ms: int, n: int, expires_at: int, occurrence_id: str | None = None) -> bool:
+        """Record n occurrences; False (nothing written) when occurrence_id was recorded before.
+
+        An occurrence with an ID (a Stripe event, a security event) is written in one transaction with
+        a marker that must not exist yet, so the retry of a message whose alert failed half-way
+        (recorded, then SNS refused the publication) does not count the same occurrence twice.
+        """
+
         def item() -> dict[str, Any]:
             return self._values({"pk": event_key(alert_id), "sk": event_sort_key(at_ms), "expires_at": expires_at})
 
+        if occurrence_id is not None and n == 1:
+            marker = self._values({"pk": seen_key(alert_id), "sk": occurrence_id, "expires_at": expires_at})
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self.windows_table,
+                                "Item": marker,
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                        {"Put": {"TableName": self.windows_table, "Item": item()}},
+                    ]
+                )
+            except self._client.exceptions.TransactionCanceledException as error:
+                reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+                if "ConditionalCheckFailed" in reasons:
+                    return False
+                raise
+            return True
         if n == 1:
             self._client.put_item(TableName=self.windows_table, Item=item())
-            return
+            return True
         for start in range(0, n, 25):  # BatchWriteItem takes 25 items
             pending: Any = {self.windows_table: [{"PutRequest": {"Item": item()}} for _ in range(min(25, n - start))]}
             for _ in range(5):
@@ -302,6 +337,7 @@ class DynamoAlertStore:
                     break
             else:
                 raise RuntimeError("DynamoDB left occurrences unprocessed after 5 attempts")
+        return True
 
     def count_events(self, alert_id: str, after_ms: int) -> int:
         return count_after(self._client, self.windows_table, event_key(alert_id), after_sort_key(after_ms))
@@ -543,6 +579,7 @@ class InMemoryAlertStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.events: dict[str, list[int]] = {}
+        self.seen: set[tuple[str, str]] = set()
         self.records: dict[str, dict[str, Any]] = {}
         self.silence_items: dict[str, Silence] = {}
         self.samples: dict[str, dict[int, dict[str, float]]] = {}
@@ -551,10 +588,15 @@ class InMemoryAlertStore:
     def _count_request(self) -> None:
         self.requests += 1
 
-    def add_events(self, alert_id: str, at_ms: int, n: int, expires_at: int) -> None:
+    def add_events(self, alert_id: str, at_ms: int, n: int, expires_at: int, occurrence_id: str | None = None) -> bool:
         with self._lock:
             self._count_request()
+            if occurrence_id is not None and n == 1:
+                if (alert_id, occurrence_id) in self.seen:
+                    return False
+                self.seen.add((alert_id, occurrence_id))
             self.events.setdefault(alert_id, []).extend([at_ms] * n)
+            return True
 
     def count_events(self, alert_id: str, after_ms: int) -> int:
         with self._lock:

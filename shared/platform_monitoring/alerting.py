@@ -12,8 +12,10 @@ it by email, SMS and Slack. See docs/alerting.md for the rules, the window edges
 
 Contexts are masked before they are stored or sent: no secret reaches an alert.
 `context["count"]`, when a positive integer, is how many occurrences the call reports (the
-guide's manual test reports 5 payment failures at once); anything else in the context is
-shown in the notification, and a rule's `group_by` labels (e.g. `queue`) are read from it.
+guide's manual test reports 5 payment failures at once); `context["occurrence_id"]` (a Stripe
+or security event ID) makes the occurrence count once however often its message is retried;
+anything else in the context is shown in the notification, and a rule's `group_by` labels
+(e.g. `queue`) are read from it.
 """
 
 from __future__ import annotations
@@ -275,12 +277,13 @@ class AlertingService:
         """Record one occurrence (or context["count"] of them) and notify when the rule says so."""
         rule = self.rules[alert_type]
         masked: dict[str, Any] = mask(dict(context or {}))
+        occurrence_id = masked.pop("occurrence_id", None)
         labels = {name: str(masked.get(name, "")) for name in rule.group_by}
         alert_id = make_alert_id(alert_type, labels)
         if not self.enabled:
             return AlertDecision("disabled", alert_type, alert_id, threshold=rule.threshold)
         try:
-            return self._alert(rule, alert_id, labels, masked)
+            return self._alert(rule, alert_id, labels, masked, None if occurrence_id is None else str(occurrence_id))
         except Exception as error:  # alerting must never take its caller down with it
             monitoring_log.exception("Alerting failed", extra={"alert_type": alert_type, "alert_id": alert_id})
             metrics.add_metric(name="AlertingErrors", unit=MetricUnit.Count, value=1)
@@ -288,13 +291,22 @@ class AlertingService:
                 "error", alert_type, alert_id, threshold=rule.threshold, error=mask_text(f"{type(error).__name__}")
             )
 
-    def _alert(self, rule: AlertRule, alert_id: str, labels: dict[str, str], context: dict[str, Any]) -> AlertDecision:
+    def _alert(
+        self,
+        rule: AlertRule,
+        alert_id: str,
+        labels: dict[str, str],
+        context: dict[str, Any],
+        occurrence_id: str | None = None,
+    ) -> AlertDecision:
         now = self.now_ms()
         reported = occurrences(context)
         if rule.kind == "count":
             written = min(reported, max(MAX_REPORTED_OCCURRENCES, rule.count_threshold))
             expires = (now + rule.window_ms) // 1000 + EVENT_TTL_MARGIN_SECONDS
-            self.store.add_events(alert_id, now, written, expires)
+            # An occurrence seen before (its message retried) is not counted again, but the decision
+            # below runs again: the earlier attempt may have failed before its notification went out.
+            self.store.add_events(alert_id, now, written, expires, occurrence_id)
             count = self.store.count_events(alert_id, now - rule.window_ms)
             if count < rule.count_threshold:
                 monitoring_log.debug(

@@ -635,7 +635,13 @@ class SecurityMonitor:
     def _effects(self, event: SecurityEvent, allowlisted: bool) -> None:
         # The alert first: when it cannot be recorded (AlertNotRecorded) nothing below has counted yet.
         if event.type in BREACH_TYPES and self.alerts is not None:
-            context = {"event_type": event.type, "ip": event.ip, "user_id": event.user_id, "event_id": event.id}
+            context = {
+                "event_type": event.type,
+                "ip": event.ip,
+                "user_id": event.user_id,
+                "event_id": event.id,
+                "occurrence_id": event.id,  # a redelivery whose alert failed half-way counts once
+            }
             require_recorded(self.alerts.alert(BREACH_ALERT, context), BREACH_ALERT)
         recorder.inc("security_events_total", type=event.type)
         fields = {**event.log_fields(), "allowlisted": allowlisted}

@@ -325,7 +325,9 @@ class WebhookProcessor:
         for alert_type, alert_context in effects.alerts:
             # An occurrence the AlertingService could not record fails the event (before it is
             # COMPLETED), so SQS delivers it again rather than the alert being lost.
-            require_recorded(self.alerts.alert(alert_type, alert_context), alert_type)
+            # occurrence_id: a retry of this event (its alert failed half-way) does not count it twice.
+            occurrence = {**alert_context, "occurrence_id": event["id"]}
+            require_recorded(self.alerts.alert(alert_type, occurrence), alert_type)
         self._staged[event["id"]] = effects
         return {"status": effects.status}
 

@@ -107,6 +107,14 @@ def test_window_edges_in_dynamodb(aws: AwsEmulator, third_at: float, fires: bool
     assert len(topic_notifications(aws)) == (1 if fires else 0)
 
 
+def test_an_occurrence_id_is_counted_once_in_dynamodb(aws: AwsEmulator) -> None:
+    # The transaction (marker + occurrence) as DynamoDB runs it: the second write of an ID is refused whole.
+    alerting = moto_service(aws, Clock())
+    outcomes = [alerting.alert("payment_failure", {"occurrence_id": event_id}) for event_id in ("a", "b", "b", "a")]
+    assert [decision.count for decision in outcomes] == [1, 2, 2, 2]
+    assert alerting.alert("payment_failure", {"occurrence_id": "c"}).notified
+
+
 def test_fifty_concurrent_lambdas_send_exactly_one_notification(aws: AwsEmulator) -> None:
     # Given fifty "Lambda instances", each with its own clients, at the same instant
     clock = Clock()

@@ -270,6 +270,25 @@ def test_a_failed_publish_gives_the_throttle_back(publisher: RecordingPublisher)
     assert alerting.alert("payment_failure").notified  # not throttled by the notification that never went out
 
 
+def test_a_retried_occurrence_counts_once_and_still_notifies(
+    store: InMemoryAlertStore, publisher: RecordingPublisher
+) -> None:
+    # A webhook's third failed payment: recorded, then SNS refused the publication, so the processor
+    # failed the message and SQS delivers it again.
+    alerting = service(store, publisher)
+    for event_id in ("evt_1", "evt_2"):
+        assert alerting.alert("payment_failure", {"occurrence_id": event_id}).outcome == "below_threshold"
+    publisher.fail = ConnectionError("SNS is down")
+    assert alerting.alert("payment_failure", {"occurrence_id": "evt_3"}).outcome == "error"
+    publisher.fail = None
+    retried = alerting.alert("payment_failure", {"occurrence_id": "evt_3"})
+    assert (retried.notified, retried.count) == (True, 3)  # not 4: the retry is the same occurrence
+    (notification,) = published(publisher)
+    assert "occurrence_id" not in notification.context  # bookkeeping, not something to show on-call
+    # a redelivery of an earlier event changes nothing in the window either
+    assert alerting.alert("payment_failure", {"occurrence_id": "evt_1"}).count == 3
+
+
 def test_disabled_monitoring_touches_nothing(store: InMemoryAlertStore) -> None:
     alerting = service(store, enabled=False)
     assert alerting.alert("payment_failure", {"count": 9}).outcome == "disabled"

@@ -45,6 +45,8 @@ def test_every_operation_says_how_it_is_authenticated_and_answers_json_errors() 
             operation = item[method]
             assert operation.get("security"), f"{method} {path} has no security scheme"
             assert "401" in operation["responses"] or "400" in operation["responses"], f"{method} {path}"
+            # Every route is throttled by API Gateway (MethodSettings in template.yaml).
+            assert "429" in operation["responses"], f"{method} {path} does not document throttling"
 
 
 def test_documented_filters_and_states_are_the_librarys() -> None:
