@@ -4,7 +4,7 @@ no webhook event, security event or alert is lost or counted twice once the faul
 
 Every function reaches its dependencies through a switchable fault in front of the real server:
 Redis and MariaDB behind TcpProxy (down or hanging), moto's SQS, DynamoDB and SES behind
-HttpFaultProxy (the functions get AWS_ENDPOINT_URL_SQS / _DYNAMODB / _SES, botocore's per-service
+HttpFaultProxy (the functions get AWS_ENDPOINT_URL_SQS / _DYNAMODB / _SES / _SNS, botocore's per-service
 endpoints, so one queue, one table or one operation can fail while the rest works), localstripe behind HttpFaultProxy (STRIPE_API_BASE),
 Slack behind TcpProxy. The stack itself (its SQS pollers, SNS deliveries) talks to moto directly.
 
@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 import redis
-from platform_monitoring.alert_store import DynamoAlertStore
-from platform_monitoring.alerting import AlertingService, SnsPublisher
+from platform_monitoring.alert_store import DynamoAlertStore, event_key, seen_key
+from platform_monitoring.alerting import AlertingService, SnsPublisher, make_alert_id
 from platform_monitoring.metric_store import RedisMetricBackend, series_key
 
 from localdev.slack import PATH as SLACK_PATH
@@ -47,6 +47,7 @@ from tests.support.faults import (
     aws_request,
     dynamodb_error,
     ses_error,
+    sns_error,
     sqs_error,
     stripe_error,
 )
@@ -142,6 +143,7 @@ def stack(
         "AWS_ENDPOINT_URL_SQS": faults.aws.url,
         "AWS_ENDPOINT_URL_DYNAMODB": faults.aws.url,
         "AWS_ENDPOINT_URL_SES": faults.aws.url,
+        "AWS_ENDPOINT_URL_SNS": faults.aws.url,
     }
     env_file = tmp_path_factory.mktemp("fault-matrix") / ".env"
     env_file.write_text("".join(f"{name}={value}\n" for name, value in settings.items()), encoding="utf-8")
@@ -381,6 +383,55 @@ def test_alert_windows_throttled_payment_failures_are_retried_and_page_once(
     assert dead_letters(stack, "WebhooksDeadLetterQueue") == 0
 
 
+def test_sns_refusing_the_alert_the_event_is_retried_and_its_occurrence_counted_once(
+    stack: LocalStack, faults: Faults, store: RedisMetricBackend
+) -> None:
+    kind = "payment_intent.payment_failed"
+    alert_id = make_alert_id("payment_failure", {})
+    forget_alert(stack, alert_id)  # given no payment failure history (the tests above paged already)
+    processed_before = webhooks(store, kind, "processed")
+    for _ in range(2):
+        assert post_webhook(stack, serialize(stripe_event(kind)))[0] == 200
+    wait_until(lambda: webhooks(store, kind, "processed") == processed_before + 2, timeout=30)
+    assert alert_record(stack, alert_id) == {}  # below the threshold: no alert yet
+    before = delivered(stack, faults, "Payment failures")
+    failed_before = webhooks(store, kind, "failed")
+    # Given SNS refusing the publication on AlertsTopic (recorded in the window, then not published)
+    topic = stack.resources["AlertsTopic"]["Ref"].rsplit(":", 1)[-1]  # the name: the body URL-encodes the ARN
+    refused = faults.aws.fail(sns_error(), when=aws_request("sns", "Publish", mentioning=topic))
+    # When the third payment fails
+    assert post_webhook(stack, serialize(stripe_event(kind)))[0] == 200
+    # Then the event fails (its alert was not published) and waits in the queue
+    wait_until(lambda: webhooks(store, kind, "failed") > failed_before, timeout=30, message="not retried")
+    assert refused.hits >= 1
+    faults.aws.heal()
+    # When SNS answers again, the retry pages once and the window holds three occurrences, not four
+    wait_until(lambda: delivered(stack, faults, "Payment failures")["email"] == before["email"] + 1, timeout=30)
+    assert alert_record(stack, alert_id)["window_count"] == 3
+    after = delivered(stack, faults, "Payment failures")
+    assert {channel: after[channel] - before[channel] for channel in after} == {"email": 1, "sms": 1, "slack": 1}
+    assert dead_letters(stack, "WebhooksDeadLetterQueue") == 0
+
+
+def forget_alert(stack: LocalStack, alert_id: str) -> None:
+    """Remove an alert's record and window (occurrences and their IDs) from moto directly."""
+    dynamodb = aws_client("dynamodb", stack.moto_url, stack.region)
+    alerts, windows = stack.resources["AlertsTable"]["Ref"], stack.resources["AlertWindowsTable"]["Ref"]
+    dynamodb.delete_item(TableName=alerts, Key={"id": {"S": alert_id}})
+    for partition in (event_key(alert_id), seen_key(alert_id)):
+        items = dynamodb.query(
+            TableName=windows, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": partition}}
+        )["Items"]
+        for item in items:
+            dynamodb.delete_item(TableName=windows, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
+def alert_record(stack: LocalStack, alert_id: str) -> dict[str, Any]:
+    """GET /api/alerts/{id}: the alert, or {} while there is none."""
+    status, body = call(stack, "GET", f"/api/alerts/{alert_id}", headers={"X-Alerts-Secret": ALERTS_SECRET})
+    return dict(body.get("alert") or {}) if status == 200 else {}
+
+
 def test_ip_guard_fails_open_when_the_blocks_table_errors(stack: LocalStack, faults: Faults) -> None:
     headers = {"X-Alerts-Secret": ALERTS_SECRET, "Content-Type": "application/json"}
     blocked = ("127.0.0.21", "127.0.0.22")
@@ -537,7 +588,16 @@ def test_ses_rejecting_and_slack_timing_out_sms_still_pages_and_the_redrive_send
     title = "Security breach attempt"
     # (the breach alert of the test above is resolved, so this one is a new incident that notifies)
     headers = {"X-Alerts-Secret": ALERTS_SECRET}
+    resolved_before = delivered(stack, faults, title)
     assert call(stack, "POST", "/api/alerts/security_breach_attempt/resolve", headers=headers)[0] == 200
+    # its resolved notice goes out by email and Slack: let it land before the faults begin
+    wait_until(
+        lambda: all(
+            delivered(stack, faults, title)[channel] > resolved_before[channel] for channel in ("email", "slack")
+        ),
+        timeout=20,
+        message="the resolved notice was not delivered",
+    )
     before = delivered(stack, faults, title)
     # Given SES rejecting every email and Slack accepting connections but never answering
     rejected = faults.aws.fail(ses_error(), when=aws_request("ses", "SendRawEmail"))
@@ -561,15 +621,17 @@ def test_ses_rejecting_and_slack_timing_out_sms_still_pages_and_the_redrive_send
 
     # The event waits in AlertDispatcherDeadLetterQueue after the last attempt (as Lambda keeps it)
     sqs = aws_client("sqs", stack.moto_url, stack.region)
-    dead = wait_until(
-        lambda: drain_queue(sqs, stack.resources["AlertDispatcherDeadLetterQueue"]["QueueUrl"]),
-        timeout=10,
-        message="the alert was not dead-lettered",
-    )
-    (message,) = dead
-    assert json.loads(json.loads(message["Body"])["Records"][0]["Sns"]["Message"])["notification_id"] == (
-        decision.notification_id
-    )
+    dead_letter_queue = stack.resources["AlertDispatcherDeadLetterQueue"]["QueueUrl"]
+    dead: dict[str, dict[str, Any]] = {}
+
+    def dead_lettered() -> bool:
+        for message in drain_queue(sqs, dead_letter_queue):
+            notification = json.loads(json.loads(message["Body"])["Records"][0]["Sns"]["Message"])
+            dead[notification["notification_id"]] = message
+        return decision.notification_id in dead
+
+    wait_until(dead_lettered, timeout=10, message="the alert was not dead-lettered")
+    message = dead[decision.notification_id]
     # When both channels work again and the dead-lettered event is replayed (the runbook's replay
     # loop: invoke the dispatcher with the message body), only what failed is sent
     assert rejected.hits >= 3

@@ -117,7 +117,7 @@ class TcpProxy:
                     if not data:
                         return
                     (upstream if source is client else client).sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: set_mode closed a socket while select() held it
             return
         finally:
             client.close()
@@ -239,6 +239,16 @@ def ses_error(
         "<RequestId>fault</RequestId></ErrorResponse>"
     )
     return Answer(400, {"Content-Type": "text/xml"}, body.encode())
+
+
+def sns_error(code: str = "InternalError", status: int = 500, message: str = "Injected by a test") -> Answer:
+    """An SNS (query protocol) error, as SNS answers a Publish it cannot take."""
+    body = (
+        '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">'
+        f"<Error><Type>Receiver</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        "<RequestId>fault</RequestId></ErrorResponse>"
+    )
+    return Answer(status, {"Content-Type": "text/xml"}, body.encode())
 
 
 def stripe_error(status: int = 500, message: str = "An unknown error occurred (injected by a test)") -> Answer:
