@@ -29,8 +29,11 @@ Every server runs as its own process on a port the kernel picks, so tests never 
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -181,3 +184,25 @@ def drain_queue(sqs: Any, queue_url: str, wait_seconds: int = 0) -> list[dict[st
         for message in messages:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         drained.extend(messages)
+
+
+def api_call(
+    stack: LocalStack,
+    method: str,
+    path: str,
+    *,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    source: str = "127.0.0.1",
+) -> tuple[int, dict[str, Any]]:
+    """One request to the stack's API from `source` (a loopback address: the local API reports the
+    TCP peer as API Gateway's sourceIp); the JSON answer, or {"text": ...} when it is not JSON."""
+    port = urllib.parse.urlsplit(stack.api_url).port or 0
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
+    try:
+        connection.request(method, path, body=body, headers=dict(headers or {}))
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, json.loads(data) if data.startswith(b"{") else {"text": data.decode()}
+    finally:
+        connection.close()

@@ -21,7 +21,6 @@ are 2 s apart locally (localdev.sources.SNS_RETRY_SECONDS).
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 import urllib.parse
@@ -39,7 +38,7 @@ from localdev.slack import PATH as SLACK_PATH
 from localdev.slack import SlackCapture
 from localdev.stack import PROJECT_ROOT, LocalStack
 from localdev.template import aws_client, load_dotenv
-from tests.integration.localstack_fixtures import drain_queue, queue_depth, wait_until
+from tests.integration.localstack_fixtures import api_call, drain_queue, queue_depth, wait_until
 from tests.support.alerting import service
 from tests.support.faults import (
     HttpFaultProxy,
@@ -172,40 +171,19 @@ def fault_cleared(faults: Faults) -> Iterator[None]:
 # --- talking to the stack ------------------------------------------------------------------------
 
 
-def call(
-    stack: LocalStack,
-    method: str,
-    path: str,
-    *,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    source: str = "127.0.0.1",
-) -> tuple[int, dict[str, Any]]:
-    """One request to the API from `source` (the address API Gateway reports as the caller's)."""
-    port = urllib.parse.urlsplit(stack.api_url).port or 0
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        data = response.read()
-        return response.status, json.loads(data) if data.startswith(b"{") else {"text": data.decode()}
-    finally:
-        connection.close()
-
-
 def post_webhook(stack: LocalStack, payload: str, signature: str | None = None) -> tuple[int, dict[str, Any]]:
     headers = {"Content-Type": "application/json", "Stripe-Signature": signature or sign(payload, WEBHOOK_SECRET)}
-    return call(stack, "POST", "/api/webhooks/stripe", body=payload.encode(), headers=headers)
+    return api_call(stack, "POST", "/api/webhooks/stripe", body=payload.encode(), headers=headers)
 
 
 def post_events(stack: LocalStack, events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
     body = json.dumps({"events": events})
     headers = {"Content-Type": "application/json", "X-Monitoring-Signature": sign(body, EVENTS_SECRET)}
-    return call(stack, "POST", "/api/events", body=body.encode(), headers=headers)
+    return api_call(stack, "POST", "/api/events", body=body.encode(), headers=headers)
 
 
 def health(stack: LocalStack) -> tuple[int, dict[str, Any]]:
-    return call(stack, "GET", "/api/health", headers={"X-Health-Check-Secret": HEALTH_SECRET})
+    return api_call(stack, "GET", "/api/health", headers={"X-Health-Check-Secret": HEALTH_SECRET})
 
 
 def check(body: dict[str, Any], name: str) -> dict[str, Any]:
@@ -428,7 +406,7 @@ def forget_alert(stack: LocalStack, alert_id: str) -> None:
 
 def alert_record(stack: LocalStack, alert_id: str) -> dict[str, Any]:
     """GET /api/alerts/{id}: the alert, or {} while there is none."""
-    status, body = call(stack, "GET", f"/api/alerts/{alert_id}", headers={"X-Alerts-Secret": ALERTS_SECRET})
+    status, body = api_call(stack, "GET", f"/api/alerts/{alert_id}", headers={"X-Alerts-Secret": ALERTS_SECRET})
     return dict(body.get("alert") or {}) if status == 200 else {}
 
 
@@ -436,20 +414,23 @@ def test_ip_guard_fails_open_when_the_blocks_table_errors(stack: LocalStack, fau
     headers = {"X-Alerts-Secret": ALERTS_SECRET, "Content-Type": "application/json"}
     blocked = ("127.0.0.21", "127.0.0.22")
     for ip in blocked:
-        status, _ = call(stack, "PUT", f"/api/security/blocks/{ip}", body=b'{"hours": 1}', headers=headers)
+        status, _ = api_call(stack, "PUT", f"/api/security/blocks/{ip}", body=b'{"hours": 1}', headers=headers)
         assert status == 200
     table = stack.resources["SecurityBlocksTable"]["Ref"]
     # Given DynamoDB erroring on the blocks table
     errors = faults.aws.fail(dynamodb_error("InternalServerError", 500), when=aws_request("dynamodb", mentioning=table))
     # Then a blocked address is let through (fail open: a DynamoDB blip must not take the API down)
-    assert call(stack, "GET", "/api/metrics", headers={"X-Metrics-Secret": METRICS_SECRET}, source=blocked[0])[0] == 200
+    assert (
+        api_call(stack, "GET", "/api/metrics", headers={"X-Metrics-Secret": METRICS_SECRET}, source=blocked[0])[0]
+        == 200
+    )
     # and the blocks API answers a JSON 503, not a stack trace
-    status, body = call(stack, "GET", f"/api/security/blocks/{blocked[1]}", headers=headers)
+    status, body = api_call(stack, "GET", f"/api/security/blocks/{blocked[1]}", headers=headers)
     assert (status, body["error"]["code"]) == (503, "dependency_unavailable"), body
     assert errors.hits >= 2
     # When DynamoDB answers again, blocks are enforced (another address: the authorizer cached the first)
     faults.aws.heal()
-    assert call(stack, "GET", "/api/metrics", source=blocked[1])[0] == 403
+    assert api_call(stack, "GET", "/api/metrics", source=blocked[1])[0] == 403
 
 
 def test_security_windows_erroring_the_events_wait_in_the_queue_and_land_once(
@@ -589,7 +570,7 @@ def test_ses_rejecting_and_slack_timing_out_sms_still_pages_and_the_redrive_send
     # (the breach alert of the test above is resolved, so this one is a new incident that notifies)
     headers = {"X-Alerts-Secret": ALERTS_SECRET}
     resolved_before = delivered(stack, faults, title)
-    assert call(stack, "POST", "/api/alerts/security_breach_attempt/resolve", headers=headers)[0] == 200
+    assert api_call(stack, "POST", "/api/alerts/security_breach_attempt/resolve", headers=headers)[0] == 200
     # its resolved notice goes out by email and Slack: let it land before the faults begin
     wait_until(
         lambda: all(
@@ -656,7 +637,7 @@ def test_redis_down_health_and_metrics_503_webhooks_processed_and_alerts_deliver
     # Then /api/health and /api/metrics say so
     status, body = health(stack)
     assert (status, check(body, "redis")["status"]) == (503, "failed"), body
-    status, body = call(stack, "GET", "/api/metrics", headers={"X-Metrics-Secret": METRICS_SECRET})
+    status, body = api_call(stack, "GET", "/api/metrics", headers={"X-Metrics-Secret": METRICS_SECRET})
     assert (status, body["error"]["code"]) == (503, "metric_store_unavailable")
     # and a dispute (Stripe webhook -> queue -> processor -> stripe_dispute alert) still goes through
     assert post_webhook(stack, serialize(stripe_event("charge.dispute.created")))[0] == 200
@@ -672,7 +653,7 @@ def test_redis_down_health_and_metrics_503_webhooks_processed_and_alerts_deliver
     faults.redis.set_mode("forward")
     time.sleep(0.3)
     assert health(stack)[0] == 200
-    assert call(stack, "GET", "/api/metrics", headers={"X-Metrics-Secret": METRICS_SECRET})[0] == 200
+    assert api_call(stack, "GET", "/api/metrics", headers={"X-Metrics-Secret": METRICS_SECRET})[0] == 200
 
 
 def test_the_matrix_document_links_every_test_of_this_file() -> None:

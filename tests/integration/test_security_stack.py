@@ -9,7 +9,6 @@ would make the MySQL-down retries take minutes); everything else is the template
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import time
@@ -24,7 +23,7 @@ from platform_monitoring.metric_store import RedisMetricBackend
 
 from localdev.stack import LocalStack
 from localdev.template import aws_client
-from tests.integration.localstack_fixtures import local_stack, wait_until
+from tests.integration.localstack_fixtures import api_call, local_stack, wait_until
 from tests.support.faults import TcpProxy
 from tests.support.mysql import drop_database, security_log_rows
 from tests.support.stripe_events import sign
@@ -76,38 +75,20 @@ def stack(mysql_port: int, mysql_proxy: TcpProxy) -> Iterator[LocalStack]:
         yield running
 
 
-def call(
-    stack: LocalStack,
-    method: str,
-    path: str,
-    *,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    source: str = "127.0.0.1",
-) -> tuple[int, dict[str, Any]]:
-    port = int(urllib.parse.urlsplit(stack.api_url).port or 0)
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        data = response.read()
-        return response.status, json.loads(data) if data.startswith(b"{") else {"text": data.decode()}
-    finally:
-        connection.close()
-
-
 def post_events(
     stack: LocalStack, events: list[dict[str, Any]], source: str = "127.0.0.1"
 ) -> tuple[int, dict[str, Any]]:
     body = json.dumps({"events": events})
     headers = {"Content-Type": "application/json", "X-Monitoring-Signature": sign(body, EVENTS_SECRET)}
-    return call(stack, "POST", "/api/events", body=body.encode(), headers=headers, source=source)
+    return api_call(stack, "POST", "/api/events", body=body.encode(), headers=headers, source=source)
 
 
 def blocks(stack: LocalStack, method: str, ip: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
     headers = {"X-Alerts-Secret": ALERTS_SECRET, "Content-Type": "application/json"}
     data = json.dumps(body).encode() if body is not None else None
-    return call(stack, method, f"/api/security/blocks/{urllib.parse.quote(ip, safe='')}", body=data, headers=headers)
+    return api_call(
+        stack, method, f"/api/security/blocks/{urllib.parse.quote(ip, safe='')}", body=data, headers=headers
+    )
 
 
 def now_iso() -> str:
@@ -157,11 +138,11 @@ def test_five_failed_logins_block_the_ip_for_24_hours_at_the_api(stack: LocalSta
     assert block["decided_by"] == "rule:failed_logins"
     assert block["duration_seconds"] == 24 * 3600
     # the attacker's next request to the API is refused, whatever X-Forwarded-For it claims
-    assert call(stack, "GET", "/api/metrics", source=attacker)[0] == 403
-    status, refused = call(stack, "POST", "/api/events", headers={"X-Forwarded-For": "127.0.0.1"}, source=attacker)
+    assert api_call(stack, "GET", "/api/metrics", source=attacker)[0] == 403
+    status, refused = api_call(stack, "POST", "/api/events", headers={"X-Forwarded-For": "127.0.0.1"}, source=attacker)
     assert (status, refused["error"]["code"]) == (403, "access_denied")
     # while the platform (127.0.0.1) claiming to be the attacker is not refused
-    assert call(stack, "GET", "/api/metrics", headers={"X-Forwarded-For": attacker})[0] == 401
+    assert api_call(stack, "GET", "/api/metrics", headers={"X-Forwarded-For": attacker})[0] == 401
     logged = wait_until(lambda: len(r := security_log_rows(mysql_port, DATABASE, attacker)) == 5 and r, timeout=20)
     assert {row["type"] for row in logged} == {"failed_login"}
     assert all("hunter2" not in row["details"] and "[MASKED]" in row["details"] for row in logged)
@@ -185,7 +166,7 @@ def test_ipv6_and_manual_blocks_through_the_api(stack: LocalStack) -> None:
     status, refused = blocks(stack, "PUT", "54.187.174.169")
     assert (status, refused["error"]["code"]) == (409, "allowlisted")
     assert blocks(stack, "GET", "198.51.100.77")[0] == 404
-    assert call(stack, "GET", "/api/security/blocks/1.2.3.4")[0] == 401
+    assert api_call(stack, "GET", "/api/security/blocks/1.2.3.4")[0] == 401
 
 
 def test_mysql_down_during_ingestion_then_back_loses_nothing(

@@ -16,6 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 
 
+# Dummy AWS credentials and no Sentry: a function's cold start in a unit test reaches no network.
+OFFLINE_ENV: dict[str, str | None] = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "SENTRY_LARAVEL_DSN": None,
+    "SENTRY_DSN": None,
+}
+
+
 def load_event(name: str) -> dict[str, Any]:
     """An event from events/, the same file `sam local invoke -e` and `make invoke` use."""
     event: dict[str, Any] = json.loads((EVENTS / name).read_text())

@@ -20,20 +20,12 @@ from platform_monitoring.alerting import RecordingPublisher
 from platform_monitoring.security import InMemoryBlockStore
 
 from tests.support.alerting import Clock, service
-from tests.support.functions import cold_start
+from tests.support.functions import OFFLINE_ENV, cold_start
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.stripe_events import InMemoryQueue, api_gateway_event, sign
 
 SECRET = "unit-bad-input-secret"
 PLANTED = "sk_live_PlantedInTheBody1234"  # must never come back in an answer
-AWS = {
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "SENTRY_LARAVEL_DSN": None,
-    "SENTRY_DSN": None,
-}
 ALERTING = {
     "ALERTS_TABLE": "AlertsTable",
     "ALERT_WINDOWS_TABLE": "AlertWindowsTable",
@@ -47,7 +39,7 @@ FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 # --- the functions, cold started on in-memory fakes -------------------------------------
 @pytest.fixture(scope="module")
 def alerts_api() -> ModuleType:
-    module = cold_start("alerts_api", {**AWS, **ALERTING, "ALERTS_API_SECRET": SECRET})
+    module = cold_start("alerts_api", {**OFFLINE_ENV, **ALERTING, "ALERTS_API_SECRET": SECRET})
     module.service = service(publisher=RecordingPublisher(), clock=Clock())
     return module
 
@@ -55,7 +47,7 @@ def alerts_api() -> ModuleType:
 @pytest.fixture(scope="module")
 def security_api() -> ModuleType:
     tables = {"SECURITY_BLOCKS_TABLE": "SecurityBlocksTable", "SECURITY_WINDOWS_TABLE": "SecurityWindowsTable"}
-    module = cold_start("security_api", {**AWS, **tables, "ALERTS_API_SECRET": SECRET})
+    module = cold_start("security_api", {**OFFLINE_ENV, **tables, "ALERTS_API_SECRET": SECRET})
     module.monitor.store = InMemoryBlockStore()
     return module
 
@@ -63,7 +55,7 @@ def security_api() -> ModuleType:
 @pytest.fixture(scope="module")
 def events() -> ModuleType:
     queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/SecurityEventsQueue"
-    module = cold_start("events", {**AWS, "EVENTS_SECRET": SECRET, "SECURITY_EVENTS_QUEUE_URL": queue_url})
+    module = cold_start("events", {**OFFLINE_ENV, "EVENTS_SECRET": SECRET, "SECURITY_EVENTS_QUEUE_URL": queue_url})
     module.ingest.queue = ListQueue()
     return module
 
@@ -71,7 +63,9 @@ def events() -> ModuleType:
 @pytest.fixture(scope="module")
 def webhook() -> ModuleType:
     queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/WebhooksQueue"
-    module = cold_start("stripe_webhook", {**AWS, "STRIPE_WEBHOOK_SECRET": SECRET, "WEBHOOKS_QUEUE_URL": queue_url})
+    module = cold_start(
+        "stripe_webhook", {**OFFLINE_ENV, "STRIPE_WEBHOOK_SECRET": SECRET, "WEBHOOKS_QUEUE_URL": queue_url}
+    )
     module.ingest.queue = InMemoryQueue()
     return module
 

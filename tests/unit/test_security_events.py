@@ -15,7 +15,7 @@ from platform_monitoring.observability import recorder
 from platform_monitoring.security import Block, InMemoryBlockStore, SecurityEvent, SecurityMonitor
 from platform_monitoring.security_events import SecurityEventsProcessor
 
-from tests.support.functions import cold_start, load_event
+from tests.support.functions import OFFLINE_ENV, cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.stripe_events import api_gateway_event, sign, sqs_batch
 
@@ -23,12 +23,7 @@ SECRET, OLD_SECRET = "events-unit-current", "events-unit-previous"
 ENV = {
     "EVENTS_SECRET": f"{SECRET},{OLD_SECRET}",
     "SECURITY_EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/SecurityEventsQueue",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "SENTRY_LARAVEL_DSN": None,
-    "SENTRY_DSN": None,
+    **OFFLINE_ENV,
 }
 
 

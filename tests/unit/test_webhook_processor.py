@@ -14,7 +14,7 @@ from platform_monitoring.observability import recorder
 from platform_monitoring.performance import PerformanceMonitor
 from platform_monitoring.webhook_processor import WebhookProcessor
 
-from tests.support.functions import cold_start, load_event
+from tests.support.functions import OFFLINE_ENV, cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.logs import captured_channel
 from tests.support.stripe_events import (
@@ -267,12 +267,7 @@ def function() -> ModuleType:
         "ALERT_WINDOWS_TABLE": "AlertWindowsTable",
         "ALERT_SILENCES_TABLE": "AlertSilencesTable",
         "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:AlertsTopic",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "SENTRY_LARAVEL_DSN": None,
-        "SENTRY_DSN": None,
+        **OFFLINE_ENV,
     }
     module = cold_start("webhook_processor", env)
     module.processor = WebhookProcessor(InMemoryPersistenceLayer(), alerts=RecordingAlerts())
