@@ -20,7 +20,7 @@ help:
 	@echo "make invoke   FUNCTION=<LogicalId> EVENT=events/<file>.json against the local stack"
 	@echo "make webhook  WEBHOOK=events/stripe_webhook_<type>.json: sign it now, invoke StripeWebhookFunction"
 	@echo "make migrate  apply the MySQL migrations (security_logs) to DB_* (.env)"
-	@echo "make bench    concurrency and cold-start figures"
+	@echo "make bench    concurrency, cold-start, round-trip and load figures"
 	@echo "make bench-load  the load run alone: signed webhooks and events from several processes"
 	@echo "make build    sam validate --lint and sam build"
 
