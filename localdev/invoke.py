@@ -99,14 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"localdev.invoke: {error}\n")
         return 2
 
-    worker = FunctionWorker(
-        spec.logical_id,
-        spec.handler,
+    worker = FunctionWorker.for_function(
+        spec,
         code_dir,
         layer_dirs,
         environment,
-        timeout=spec.timeout,
-        memory_size=spec.memory_size,
         python=args.python or default_python(template_path.parent, args.code),
         log=_log,
         region=environment.get("AWS_REGION", DEFAULT_REGION),

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from localdev import procs
 from localdev.net import LOOPBACK, QuietHTTPServer
-from localdev.template import ACCOUNT_ID, DEFAULT_REGION
+from localdev.template import ACCOUNT_ID, DEFAULT_REGION, FunctionSpec
 
 API_VERSION = "/2018-06-01"
 # Lambda's limits: 6 MB synchronous response, 10 s init phase for on-demand functions.
@@ -258,6 +258,27 @@ class FunctionWorker:
     The process starts on the first invoke (a cold start) and is reused afterwards. A handler that
     runs past `timeout` gets the process killed; the next invoke starts a fresh one, as Lambda does.
     """
+
+    @classmethod
+    def for_function(
+        cls,
+        spec: FunctionSpec,
+        code_dir: str | os.PathLike[str],
+        layer_dirs: Sequence[str | os.PathLike[str]],
+        environment: Mapping[str, str],
+        **options: Any,
+    ) -> FunctionWorker:
+        """A worker for a template function: its name, handler, timeout and memory size."""
+        return cls(
+            spec.logical_id,
+            spec.handler,
+            code_dir,
+            layer_dirs,
+            environment,
+            timeout=spec.timeout,
+            memory_size=spec.memory_size,
+            **options,
+        )
 
     def __init__(
         self,

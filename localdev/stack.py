@@ -363,14 +363,11 @@ class LocalStack:
             self.log(f"[{name}] {line}")
 
         def make() -> FunctionWorker:
-            return FunctionWorker(
-                spec.logical_id,
-                spec.handler,
+            return FunctionWorker.for_function(
+                spec,
                 code_dir,
                 layer_dirs,
                 environment,
-                timeout=spec.timeout,
-                memory_size=spec.memory_size,
                 python=self.python,
                 log=function_log,
                 region=self.region,

@@ -101,20 +101,24 @@ def get_alert(alert_id: str) -> Response[str]:
     return json_response(200, {"alert": service.get(alert_id).to_api()})
 
 
+def who_and_why() -> tuple[str, str | None]:
+    """The optional {"by", "note"} body of ack and resolve."""
+    data = body()
+    return text(data, "by", "api", 100) or "api", text(data, "note")
+
+
 @app.post("/api/alerts/<alert_id>/ack")
 def acknowledge(alert_id: str) -> Response[str]:
     authorize()
-    data = body()
-    record = service.acknowledge(alert_id, by=text(data, "by", "api", 100) or "api", note=text(data, "note"))
-    return json_response(200, {"alert": record.to_api()})
+    by, note = who_and_why()
+    return json_response(200, {"alert": service.acknowledge(alert_id, by=by, note=note).to_api()})
 
 
 @app.post("/api/alerts/<alert_id>/resolve")
 def resolve(alert_id: str) -> Response[str]:
     authorize()
-    data = body()
-    record = service.resolve(alert_id, by=text(data, "by", "api", 100) or "api", note=text(data, "note"))
-    return json_response(200, {"alert": record.to_api()})
+    by, note = who_and_why()
+    return json_response(200, {"alert": service.resolve(alert_id, by=by, note=note).to_api()})
 
 
 # --- silences ---------------------------------------------------------------------------

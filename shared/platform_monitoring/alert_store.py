@@ -158,6 +158,15 @@ class Claim:
     first_seen: int
     total: int
 
+    @classmethod
+    def after(cls, old: Mapping[str, Any], alert: NewAlert) -> Claim:
+        """The claim from the record as it was before the winning write (empty for a new alert)."""
+        return cls(
+            int(old.get("suppressed", 0)),
+            int(old.get("first_seen", alert.now)),
+            int(old.get("count", 0)) + alert.occurrences,
+        )
+
 
 @dataclass(frozen=True)
 class NewAlert:
@@ -410,11 +419,7 @@ class DynamoAlertStore:
         )
         if old is None:
             return None
-        return Claim(
-            int(old.get("suppressed", 0)),
-            int(old.get("first_seen", alert.now)),
-            int(old.get("count", 0)) + alert.occurrences,
-        )
+        return Claim.after(old, alert)
 
     def reopen(self, alert: NewAlert, resolved_at: int) -> Claim | None:
         applied, _ = self._conditional_update(
@@ -672,11 +677,7 @@ class InMemoryAlertStore:
         old, _ = self._update(alert.id, condition, change)
         if old is None:
             return None
-        return Claim(
-            int(old.get("suppressed", 0)),
-            int(old.get("first_seen", alert.now)),
-            int(old.get("count", 0)) + alert.occurrences,
-        )
+        return Claim.after(old, alert)
 
     def reopen(self, alert: NewAlert, resolved_at: int) -> Claim | None:
         def condition(item: dict[str, Any] | None) -> bool:

@@ -13,7 +13,7 @@ stack's ApiUrl output), and exits non-zero when anything tested fails:
 
 Settings come from the environment; variables it does not set are read from ./.env, else
 ./.env.example, so the local stack's secrets work without exporting anything.
-Exit codes: 0 all passed, 1 something failed, 2 a requested component is not available.
+Exit codes: 0 all passed, 1 something failed (2: wrong arguments).
 """
 
 from __future__ import annotations
@@ -38,12 +38,7 @@ SYMBOLS = {"ok": "PASS", "warning": "WARN", "failed": "FAIL", "skipped": "SKIP"}
 class ComponentResult:
     name: str
     passed: bool
-    available: bool = True
     lines: list[str] = field(default_factory=list)
-
-
-class NotAvailable(Exception):
-    """The component exists in the guide but not yet in this bundle."""
 
 
 def load_env_file(directory: Path = Path()) -> Path | None:
@@ -420,13 +415,6 @@ def probe_security(args: argparse.Namespace) -> ComponentResult:
     return result
 
 
-def not_yet(component: str, issue: str) -> Callable[[argparse.Namespace], ComponentResult]:
-    def run(_: argparse.Namespace) -> ComponentResult:
-        raise NotAvailable(f"{component} testing arrives with {issue}")
-
-    return run
-
-
 COMPONENTS: dict[str, Callable[[argparse.Namespace], ComponentResult]] = {
     "health": lambda args: probe_health_in_process() if args.in_process else probe_health_endpoint(args.url),
     "alert": lambda args: probe_alert_channels(),
@@ -460,21 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     if env_file:
         print(f"settings not in the environment were read from {env_file}")
     chosen = [name for name in COMPONENTS if args.all or getattr(args, name)]
-    results = []
-    for name in chosen:
-        try:
-            results.append(COMPONENTS[name](args))
-        except NotAvailable as missing:
-            results.append(ComponentResult(name, passed=False, available=False, lines=[f"  SKIP {missing}"]))
+    results = [COMPONENTS[name](args) for name in chosen]
     for result in results:
-        verdict = "passed" if result.passed else ("not available" if not result.available else "FAILED")
-        print(f"{result.name}: {verdict}")
+        print(f"{result.name}: {'passed' if result.passed else 'FAILED'}")
         print("\n".join(result.lines))
-    if any(r.available and not r.passed for r in results):
-        return 1
-    if not args.all and any(not r.available for r in results):
-        return 2
-    return 0
+    return 0 if all(result.passed for result in results) else 1
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from platform_monitoring.alerting import AlertNotRecorded, require_recorded
 from platform_monitoring.dynamo import count_after
 from platform_monitoring.masking import mask, mask_text
 from platform_monitoring.observability import count_business, monitoring_log, portal_log, recorder, security_log
@@ -621,6 +620,9 @@ class SecurityMonitor:
                         only_if_new=True,
                     )
         if first:
+            # Not at module level: alerting (and Powertools metrics) stays out of IpGuard's cold start.
+            from platform_monitoring.alerting import AlertNotRecorded  # noqa: PLC0415
+
             try:
                 self._effects(event, allowlisted)
             except AlertNotRecorded:
@@ -635,6 +637,8 @@ class SecurityMonitor:
     def _effects(self, event: SecurityEvent, allowlisted: bool) -> None:
         # The alert first: when it cannot be recorded (AlertNotRecorded) nothing below has counted yet.
         if event.type in BREACH_TYPES and self.alerts is not None:
+            from platform_monitoring.alerting import require_recorded  # noqa: PLC0415 - see record()
+
             context = {
                 "event_type": event.type,
                 "ip": event.ip,

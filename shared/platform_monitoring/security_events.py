@@ -37,13 +37,13 @@ from platform_monitoring.security import (
     masked_details,
     parse_event,
 )
-from platform_monitoring.stripe_webhooks import verify_signature, webhook_secrets
+from platform_monitoring.stripe_webhooks import signing_secrets, verify_signature
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from mypy_boto3_sqs import SQSClient
 
-    from platform_monitoring.settings import DatabaseSettings, EventsSettings, Secret
+    from platform_monitoring.settings import DatabaseSettings, EventsSettings
 
 SIGNATURE_HEADER = "X-Monitoring-Signature"
 MAX_EVENTS = 100
@@ -108,24 +108,13 @@ def _default_queue() -> EventQueue:
 
 
 # --- POST /api/events -----------------------------------------------------------------
-def event_secrets(secret: Secret) -> list[str]:
-    try:
-        secrets = webhook_secrets(secret)  # comma-separated, newest first, like STRIPE_WEBHOOK_SECRET
-    except Exception:
-        security_log.exception("Could not read the events secret", extra={"variable": secret.variable})
-        raise ApiError(503, "secret_unavailable", f"{secret.variable} could not be read") from None
-    if not secrets:
-        raise ApiError(503, "not_configured", f"{secret.variable} is not configured; the endpoint is closed")
-    return secrets
-
-
 class EventsIngest:
     def __init__(self, settings: EventsSettings, queue: EventQueue | None) -> None:
         self.settings = settings
         self.queue = queue
 
     def receive(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
-        secrets = event_secrets(self.settings.secret)
+        secrets = signing_secrets(self.settings.secret, security_log)  # comma-separated for rotation
         if self.queue is None:
             raise ApiError(503, "not_configured", "SECURITY_EVENTS_QUEUE_URL is not configured; the endpoint is closed")
         payload = signed_json_text(headers, body, self.settings.max_bytes)

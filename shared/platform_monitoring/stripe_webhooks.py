@@ -26,6 +26,7 @@ from platform_monitoring.observability import webhooks_log
 from platform_monitoring.settings import Secret, StripeWebhookSettings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
     from mypy_boto3_sqs import SQSClient
 
 SIGNATURE_HEADER = "Stripe-Signature"
@@ -40,6 +41,19 @@ def webhook_secrets(secret: Secret) -> list[str]:
     secret can be rolled without downtime (add the new one in front, drop the old one later)."""
     value = secret.reveal()
     return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def signing_secrets(secret: Secret, log: Logger) -> list[str]:
+    """A signed endpoint's secrets (webhook_secrets); 503 when they cannot be read or none is set:
+    an endpoint whose secret is not configured is closed, never open."""
+    try:
+        secrets = webhook_secrets(secret)
+    except Exception:
+        log.exception("Could not read the signing secret", extra={"variable": secret.variable})
+        raise ApiError(503, "secret_unavailable", f"{secret.variable} could not be read") from None
+    if not secrets:
+        raise ApiError(503, "not_configured", f"{secret.variable} is not configured; the endpoint is closed")
+    return secrets
 
 
 def verify_signature(
@@ -131,19 +145,8 @@ class WebhookIngest:
         self.settings = settings
         self.queue = queue
 
-    def _secrets(self) -> list[str]:
-        secret = self.settings.stripe.webhook_secrets
-        try:
-            secrets = webhook_secrets(secret)
-        except Exception:
-            webhooks_log.exception("Could not read the webhook secret", extra={"variable": secret.variable})
-            raise ApiError(503, "secret_unavailable", f"{secret.variable} could not be read") from None
-        if not secrets:
-            raise ApiError(503, "not_configured", f"{secret.variable} is not configured; the endpoint is closed")
-        return secrets
-
     def receive(self, headers: Mapping[str, str], body: bytes, correlation_id: str | None = None) -> dict[str, Any]:
-        secrets = self._secrets()
+        secrets = signing_secrets(self.settings.stripe.webhook_secrets, webhooks_log)
         if self.queue is None:
             raise ApiError(503, "not_configured", "WEBHOOKS_QUEUE_URL is not configured; the endpoint is closed")
         payload = signed_json_text(headers, body, self.settings.max_bytes)

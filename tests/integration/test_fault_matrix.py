@@ -51,7 +51,7 @@ from tests.support.faults import (
     stripe_error,
 )
 from tests.support.functions import load_event
-from tests.support.mysql import drop_database, security_log_rows
+from tests.support.mysql import database_environment, drop_database, security_log_rows
 from tests.support.stripe_events import serialize, sign, stripe_event
 
 pytestmark = pytest.mark.integration
@@ -118,11 +118,7 @@ def stack(
     settings = {
         **load_dotenv(PROJECT_ROOT / ".env"),
         "REDIS_URL": f"redis://127.0.0.1:{faults.redis.port}/{REDIS_DB}",
-        "DB_HOST": "127.0.0.1",
-        "DB_PORT": str(faults.mysql.port),
-        "DB_DATABASE": DATABASE,
-        "DB_USERNAME": "root",
-        "DB_PASSWORD": "",
+        **database_environment(faults.mysql.port, DATABASE),
         "STRIPE_API_BASE": faults.stripe.url,
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "HEALTH_CHECK_SECRET": HEALTH_SECRET,

@@ -16,6 +16,7 @@ import pytest
 from localdev.stack import LocalStack
 from tests.integration.localstack_fixtures import local_stack
 from tests.support.faults import TcpProxy
+from tests.support.mysql import database_environment
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +35,7 @@ def stack(proxies: dict[str, TcpProxy]) -> Iterator[LocalStack]:
     environ = {
         **os.environ,
         "HEALTH_CHECK_SECRET": SECRET,
-        "DB_HOST": "127.0.0.1",
-        "DB_PORT": str(proxies["mysql"].port),
-        "DB_DATABASE": "test",
-        "DB_USERNAME": "root",
-        "DB_PASSWORD": "",
+        **database_environment(proxies["mysql"].port),
         "REDIS_URL": f"redis://127.0.0.1:{proxies['redis'].port}/0",
         "HEALTH_CHECK_TIMEOUT_SECONDS": str(CHECK_TIMEOUT),
     }

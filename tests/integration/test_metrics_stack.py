@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from localdev.stack import LocalStack
 from tests.integration.localstack_fixtures import local_stack, wait_until
 from tests.support.faults import Mode, TcpProxy
+from tests.support.mysql import database_environment
 
 pytestmark = pytest.mark.integration
 
@@ -95,11 +96,7 @@ def stack(redis_proxy: TcpProxy, redis_port: int, mysql_port: int, logs: Logs) -
         **os.environ,
         "METRICS_SECRET": METRICS_SECRET,
         "HEALTH_CHECK_SECRET": HEALTH_SECRET,
-        "DB_HOST": "127.0.0.1",
-        "DB_PORT": str(mysql_port),
-        "DB_DATABASE": "test",
-        "DB_USERNAME": "root",
-        "DB_PASSWORD": "",
+        **database_environment(mysql_port),
         "REDIS_URL": f"redis://127.0.0.1:{redis_proxy.port}/{REDIS_DB}",
         "HEALTH_CHECK_TIMEOUT_SECONDS": str(CHECK_TIMEOUT),
         "METRICS_STORE_TIMEOUT_SECONDS": str(STORE_TIMEOUT),

@@ -53,7 +53,7 @@ from schemathesis.specs.openapi.checks import (
 from localdev.stack import LocalStack
 from tests.integration.localstack_fixtures import local_stack, wait_until
 from tests.support.functions import ROOT
-from tests.support.mysql import drop_database
+from tests.support.mysql import database_environment, drop_database
 from tests.support.stripe_events import sign
 
 pytestmark = pytest.mark.integration
@@ -150,11 +150,7 @@ def stack(mysql_port: int) -> Iterator[LocalStack]:
         "ALERT_EMAIL_RECIPIENTS": "ops@example.com",
         "ALERT_EMAIL_FROM": "monitoring@example.com",
         "REDIS_URL": REDIS_URL,
-        "DB_HOST": "127.0.0.1",
-        "DB_PORT": str(mysql_port),
-        "DB_DATABASE": DATABASE,
-        "DB_USERNAME": "root",
-        "DB_PASSWORD": "",
+        **database_environment(mysql_port, DATABASE),
         "HEALTH_CHECK_TIMEOUT_SECONDS": "2",
     }
     with local_stack(environ=environ, schedules=False) as running:

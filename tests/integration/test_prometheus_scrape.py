@@ -32,6 +32,7 @@ from tests.assets.prometheus_server import (
 )
 from tests.assets.promql import all_expressions, to_promql
 from tests.integration.localstack_fixtures import local_stack
+from tests.support.mysql import database_environment
 
 pytestmark = pytest.mark.integration
 
@@ -105,11 +106,7 @@ def stack(mysql_port: int) -> Iterator[LocalStack]:
         **os.environ,
         "METRICS_SECRET": METRICS_SECRET,
         "HEALTH_CHECK_SECRET": HEALTH_SECRET,
-        "DB_HOST": "127.0.0.1",
-        "DB_PORT": str(mysql_port),
-        "DB_DATABASE": "test",
-        "DB_USERNAME": "root",
-        "DB_PASSWORD": "",
+        **database_environment(mysql_port),
         "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
     }
     try:

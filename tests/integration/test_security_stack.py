@@ -25,7 +25,7 @@ from localdev.stack import LocalStack
 from localdev.template import aws_client
 from tests.integration.localstack_fixtures import api_call, local_stack, wait_until
 from tests.support.faults import TcpProxy
-from tests.support.mysql import drop_database, security_log_rows
+from tests.support.mysql import database_environment, drop_database, security_log_rows
 from tests.support.stripe_events import sign
 
 pytestmark = pytest.mark.integration
@@ -53,11 +53,7 @@ def stack(mysql_port: int, mysql_proxy: TcpProxy) -> Iterator[LocalStack]:
         "ALERTS_API_SECRET": ALERTS_SECRET,
         "HEALTH_CHECK_SECRET": HEALTH_SECRET,
         "REDIS_URL": REDIS_URL,
-        "DB_HOST": "127.0.0.1",
-        "DB_PORT": str(mysql_proxy.port),
-        "DB_DATABASE": DATABASE,
-        "DB_USERNAME": "root",
-        "DB_PASSWORD": "",
+        **database_environment(mysql_proxy.port, DATABASE),
         "HEALTH_CHECK_TIMEOUT_SECONDS": "1",
     }
     only = (

@@ -222,6 +222,19 @@ def cli_env(**ports: int) -> dict[str, str]:
     return env
 
 
+def invoke_cli(event: Path, project: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m localdev.invoke Fn <event>` (make invoke) against a project's template."""
+    return subprocess.run(
+        [sys.executable, "-m", "localdev.invoke", "Fn", str(event), "--template", str(project)],
+        cwd=PROJECT_ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.fixture
 def cli_project(tmp_path: Path) -> Path:
     return write_sample_project(tmp_path)
@@ -260,30 +273,14 @@ def test_make_local_and_make_invoke(cli_project: Path) -> None:
 
         event = cli_project.parent / "event.json"
         event.write_text(json.dumps({"action": "env"}), encoding="utf-8")
-        invoked = subprocess.run(
-            [sys.executable, "-m", "localdev.invoke", "Fn", str(event), "--template", str(cli_project)],
-            cwd=PROJECT_ROOT,
-            env=cli_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        invoked = invoke_cli(event, cli_project)
         assert invoked.returncode == 0, invoked.stderr
         env: dict[str, Any] = json.loads(invoked.stdout)
         assert env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{ports['LOCAL_MOTO_PORT']}"  # the running stack's
         assert "REPORT RequestId:" in invoked.stderr
 
         event.write_text(json.dumps({"action": "fail"}), encoding="utf-8")
-        failed = subprocess.run(
-            [sys.executable, "-m", "localdev.invoke", "Fn", str(event), "--template", str(cli_project)],
-            cwd=PROJECT_ROOT,
-            env=cli_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        failed = invoke_cli(event, cli_project)
         assert failed.returncode == 1
         assert json.loads(failed.stdout)["errorType"] == "ValueError"
 

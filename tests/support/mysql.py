@@ -34,3 +34,14 @@ def security_log_rows(port: int, database: str, ip: str) -> list[dict[str, Any]]
             return list(cursor.fetchall())
     finally:
         connection.close()
+
+
+def database_environment(port: int, database: str = "test") -> dict[str, str]:
+    """The DB_* settings of a function pointed at the local MariaDB (or a proxy in front of it)."""
+    return {
+        "DB_HOST": "127.0.0.1",
+        "DB_PORT": str(port),
+        "DB_DATABASE": database,
+        "DB_USERNAME": "root",
+        "DB_PASSWORD": "",
+    }
