@@ -6,7 +6,7 @@
     api_event = api_gateway_event(payload, header)          # what API Gateway hands StripeWebhookFunction
     sqs = sqs_batch([payload, payload])                     # what the SQS poller hands WebhookProcessorFunction
 
-The objects come from ../shared/fixtures/stripe/fixtures3.json (stripe/openapi's fixtures): each
+The objects come from tests/fixtures/stripe/fixtures3.json (stripe/openapi's fixtures, see its README): each
 event is that file's `event` envelope with `type`, a fresh `evt_` ID and one of its `resources`
 as `data.object`.
 """
@@ -33,7 +33,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "stripe" / "fixtures3.json"
+FIXTURES = ROOT / "tests" / "fixtures" / "stripe" / "fixtures3.json"
 
 # The resource each event type carries as data.object.
 RESOURCES = {
