@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from platform_monitoring.health import CheckOutcome, CheckStatus, HealthCheckService
+from platform_monitoring.health.service import CheckOutcome, CheckStatus, HealthCheckService
 
 ROOT = Path(__file__).resolve().parents[1]
 DELAYS = (0.05, 0.08, 0.11, 0.14, 0.17, 0.20)  # seconds; the slowest is 200 ms

@@ -14,16 +14,18 @@ import time
 from collections import Counter
 from typing import Any
 
-from platform_monitoring.alert_rules import RuleSet
-from platform_monitoring.alert_store import DynamoAlertStore
-from platform_monitoring.alerting import AlertingService, SnsPublisher
-from platform_monitoring.health import CheckOutcome, CheckStatus, HealthCheckService
-from platform_monitoring.metric_store import InMemoryMetricBackend, MetricRecorder
-from platform_monitoring.observability import channels
-from platform_monitoring.scheduled_checks import ScheduledChecks
+from platform_monitoring.alerting.notification import SnsPublisher
+from platform_monitoring.alerting.rules import RuleSet
+from platform_monitoring.alerting.service import AlertingService
+from platform_monitoring.alerting.store import DynamoAlertStore
+from platform_monitoring.health.service import CheckOutcome, CheckStatus, HealthCheckService
+from platform_monitoring.observability.logging import channels
+from platform_monitoring.observability.store import MetricRecorder
+from platform_monitoring.scheduled.checks import ScheduledChecks
 
 from localdev.services import MotoServer
 from localdev.template import aws_client, create_resources
+from tests.support.fakes import InMemoryMetricBackend
 
 ROUNDS = 20
 

@@ -395,7 +395,7 @@ def load_stack(
     sizes: LoadSizes, redis_db: int, database: str, secrets_: dict[str, str], log: StackLog
 ) -> Iterator[Any]:
     import redis
-    from platform_monitoring.metric_store import RedisMetricBackend
+    from platform_monitoring.observability.store import RedisMetricBackend
 
     from localdev.stack import LocalStack
     from localdev.template import aws_client

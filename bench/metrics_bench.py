@@ -28,9 +28,9 @@ from typing import Any
 
 import prometheus_client
 import redis
-from platform_monitoring.catalog import spec
-from platform_monitoring.exposition import StoreCollector, render
-from platform_monitoring.metric_store import KEY_PREFIX, MetricRecorder, RedisMetricBackend, series_key
+from platform_monitoring.observability.catalog import spec
+from platform_monitoring.observability.exposition import StoreCollector, render
+from platform_monitoring.observability.store import KEY_PREFIX, MetricRecorder, RedisMetricBackend, series_key
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from redis.utils import HIREDIS_AVAILABLE
 

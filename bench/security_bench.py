@@ -14,13 +14,16 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
-from platform_monitoring.metric_store import InMemoryMetricBackend
-from platform_monitoring.observability import channels, recorder
-from platform_monitoring.security import DynamoBlockStore, SecurityMonitor, parse_event
+from platform_monitoring.observability.logging import channels
+from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.security.events import parse_event
+from platform_monitoring.security.monitor import SecurityMonitor
+from platform_monitoring.security.stores import DynamoBlockStore
 
 from bench.alerting_bench import RequestCounter, _describe
 from localdev.services import MotoServer
 from localdev.template import aws_client, create_resources
+from tests.support.fakes import InMemoryMetricBackend
 
 ROUNDS = 20
 

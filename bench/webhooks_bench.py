@@ -68,8 +68,8 @@ def _signed_request(secret: str) -> tuple[str, dict[str, Any]]:
 def bench_round_trips() -> None:
     import boto3
     import redis
-    from platform_monitoring.metric_store import RedisMetricBackend
-    from platform_monitoring.observability import recorder
+    from platform_monitoring.observability.metrics import recorder
+    from platform_monitoring.observability.store import RedisMetricBackend
 
     from localdev.sources import sqs_event
     from tests.integration.localstack_fixtures import aws_emulator, aws_environment
@@ -136,10 +136,11 @@ def bench_round_trips() -> None:
 
 
 def bench_ingest_warm() -> None:
-    from platform_monitoring.metric_store import InMemoryMetricBackend
-    from platform_monitoring.observability import recorder
-    from platform_monitoring.stripe_webhooks import parse_event, verify_signature
+    from platform_monitoring.api.signatures import verify_signature
+    from platform_monitoring.observability.metrics import recorder
+    from platform_monitoring.webhooks.ingest import parse_event
 
+    from tests.support.fakes import InMemoryMetricBackend
     from tests.support.functions import cold_start
     from tests.support.lambda_context import FakeLambdaContext
     from tests.support.stripe_events import InMemoryQueue

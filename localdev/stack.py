@@ -257,8 +257,9 @@ class LocalStack:
             self.log(f"warning: could not ensure MySQL database {name!r}: {error}")
             return
         # The bundle's migrations (security_logs), as `make migrate` applies them.
-        from platform_monitoring.migrate import migrate  # noqa: PLC0415 - the stack's own process
-        from platform_monitoring.settings import DatabaseSettings, EnvReader  # noqa: PLC0415
+        from platform_monitoring.core.config import EnvReader  # noqa: PLC0415
+        from platform_monitoring.core.settings import DatabaseSettings  # noqa: PLC0415
+        from platform_monitoring.tools.migrate import migrate  # noqa: PLC0415 - the stack's own process
 
         try:
             applied = migrate(DatabaseSettings.from_env(EnvReader(self.overrides)))

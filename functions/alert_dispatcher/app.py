@@ -8,23 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from platform_monitoring import clients
-from platform_monitoring.alert_delivery import (
-    AlertDispatcher,
-    DeliveryFailed,
-    DeliveryResult,
-    DynamoDeliveryStore,
-    channels_from_settings,
-)
-from platform_monitoring.alerting import AlertingService, Notification
-from platform_monitoring.observability import configure, instrument, monitoring_log
-from platform_monitoring.settings import ALERT_DELIVERIES_TABLE, AlertDispatcherSettings, ConfigurationError
+from platform_monitoring.alerting.delivery.dispatcher import AlertDispatcher, DeliveryFailed, DeliveryResult
+from platform_monitoring.alerting.delivery.records import DynamoDeliveryStore
+from platform_monitoring.alerting.notification import Notification
+from platform_monitoring.alerting.settings import ALERT_DELIVERIES_TABLE, AlertDispatcherSettings
+from platform_monitoring.core import clients
+from platform_monitoring.core.config import ConfigurationError
+from platform_monitoring.observability.invocation import configure, instrument
+from platform_monitoring.observability.logging import monitoring_log
+from platform_monitoring.wiring.alerting import build_alerting_service, build_channels
 
 settings = AlertDispatcherSettings.from_env()
 configure(settings.alerting.monitoring)
 if not settings.deliveries_table:
     raise ConfigurationError(f"{ALERT_DELIVERIES_TABLE} is required but not set")
-alerting = AlertingService.from_settings(settings.alerting)
+alerting = build_alerting_service(settings.alerting)
 
 
 def report_channel_failure(notification: Notification, result: DeliveryResult) -> None:
@@ -43,7 +41,7 @@ def report_channel_failure(notification: Notification, result: DeliveryResult) -
 
 
 dispatcher = AlertDispatcher(
-    channels_from_settings(settings.recipients, settings.slack_timeout, settings.alerting.aws_timeout),
+    build_channels(settings.recipients, settings.slack_timeout, settings.alerting.aws_timeout),
     DynamoDeliveryStore(clients.dynamodb_client(settings.alerting.aws_timeout), settings.deliveries_table),
     attempts=settings.delivery_attempts,
     report_failure=report_channel_failure,

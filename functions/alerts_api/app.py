@@ -18,26 +18,20 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from platform_monitoring.alert_rules import SEVERITIES, UnknownAlertType
-from platform_monitoring.alert_store import STATUSES, AlertConflict, AlertNotFound
-from platform_monitoring.alerting import AlertingService
-from platform_monitoring.api import (
-    ApiError,
-    create_resolver,
-    error_response,
-    json_object_body,
-    json_response,
-    request_body,
-    require_secret,
-)
-from platform_monitoring.observability import configure, instrument
-from platform_monitoring.settings import AlertsApiSettings
+from platform_monitoring.alerting.rules import SEVERITIES, UnknownAlertType
+from platform_monitoring.alerting.settings import AlertsApiSettings
+from platform_monitoring.alerting.store import STATUSES, AlertConflict, AlertNotFound
+from platform_monitoring.api.auth import require_secret
+from platform_monitoring.api.bodies import json_object_body, request_body
+from platform_monitoring.api.responses import ApiError, create_resolver, error_response, json_response
+from platform_monitoring.observability.invocation import configure, instrument
+from platform_monitoring.wiring.alerting import build_alerting_service
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 settings = AlertsApiSettings.from_env()
 configure(settings.alerting.monitoring)
-service = AlertingService.from_settings(settings.alerting)
+service = build_alerting_service(settings.alerting)
 app = create_resolver()
 
 

@@ -6,11 +6,11 @@ import base64
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from platform_monitoring import clients
-from platform_monitoring.api import create_resolver, json_response
-from platform_monitoring.observability import configure, instrument
-from platform_monitoring.security_events import EventsIngest, InvalidEvents, SqsSecurityQueue
-from platform_monitoring.settings import EventsSettings
+from platform_monitoring.api.responses import create_resolver, json_response
+from platform_monitoring.core import clients
+from platform_monitoring.observability.invocation import configure, instrument
+from platform_monitoring.security.ingest import EventsIngest, InvalidEvents, SqsSecurityQueue
+from platform_monitoring.security.settings import EventsSettings
 
 settings = EventsSettings.from_env()
 configure(settings.monitoring)

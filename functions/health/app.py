@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from platform_monitoring.api import create_resolver, json_response, require_secret
-from platform_monitoring.checks import default_checks, record_report
-from platform_monitoring.health import HealthCheckService
-from platform_monitoring.observability import configure, instrument, monitoring_log, recorder
-from platform_monitoring.settings import HealthSettings
+from platform_monitoring.api.auth import require_secret
+from platform_monitoring.api.responses import create_resolver, json_response
+from platform_monitoring.health.checks import default_checks, record_report
+from platform_monitoring.health.service import HealthCheckService
+from platform_monitoring.health.settings import HealthSettings
+from platform_monitoring.observability.invocation import configure, instrument
+from platform_monitoring.observability.logging import monitoring_log
+from platform_monitoring.observability.metrics import recorder
 
 # Leave the function this much time to answer after the slowest check gives up.
 RESPONSE_MARGIN_SECONDS = 0.5

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from platform_monitoring.masking import mask_text
-from platform_monitoring.observability import configure, monitoring_log, security_log
-from platform_monitoring.security import SecurityMonitor, normalise_ip
-from platform_monitoring.settings import EnvReader, MonitoringSettings, SecuritySettings
+from platform_monitoring.core.config import EnvReader
+from platform_monitoring.core.masking import mask_text
+from platform_monitoring.core.settings import MonitoringSettings
+from platform_monitoring.observability.invocation import configure
+from platform_monitoring.observability.logging import monitoring_log, security_log
+from platform_monitoring.security.addresses import normalise_ip
+from platform_monitoring.security.settings import SecuritySettings
+from platform_monitoring.wiring.security import build_security_monitor
 
 configure(MonitoringSettings.from_env(EnvReader()))
-monitor = SecurityMonitor.from_settings(SecuritySettings.from_env())
+monitor = build_security_monitor(SecuritySettings.from_env())
 
 
 def api_wide(method_arn: str) -> str:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from platform_monitoring.api import ApiError, create_resolver, require_secret
-from platform_monitoring.exposition import render
-from platform_monitoring.observability import configure, instrument, monitoring_log, recorder
-from platform_monitoring.settings import MetricsSettings
+from platform_monitoring.api.auth import require_secret
+from platform_monitoring.api.responses import ApiError, create_resolver
+from platform_monitoring.observability.exposition import render
+from platform_monitoring.observability.invocation import configure, instrument
+from platform_monitoring.observability.logging import monitoring_log
+from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.observability.settings import MetricsSettings
 from redis.exceptions import RedisError
 
 settings = MetricsSettings.from_env()

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from platform_monitoring import clients
-from platform_monitoring.alerting import AlertingService
-from platform_monitoring.checks import default_checks
-from platform_monitoring.health import HealthCheckService
-from platform_monitoring.observability import configure, instrument, monitoring_log, recorder
-from platform_monitoring.scheduled_checks import ScheduledChecks, http_totals
-from platform_monitoring.settings import ScheduledChecksSettings
+from platform_monitoring.core import clients
+from platform_monitoring.health.checks import default_checks
+from platform_monitoring.health.service import HealthCheckService
+from platform_monitoring.observability.invocation import configure, instrument
+from platform_monitoring.observability.logging import monitoring_log
+from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.scheduled.checks import ScheduledChecks, http_totals
+from platform_monitoring.scheduled.settings import ScheduledChecksSettings
+from platform_monitoring.wiring.alerting import build_alerting_service
 
 settings = ScheduledChecksSettings.from_env()
 configure(settings.health.monitoring)
 checks = default_checks(settings.health)
-alerting = AlertingService.from_settings(settings.alerting)
+alerting = build_alerting_service(settings.alerting)
 scheduled = ScheduledChecks(
     HealthCheckService(checks, timeout=settings.health.check_timeout),
     alerting,

@@ -13,24 +13,21 @@ import urllib.parse
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from platform_monitoring.api import (
-    ApiError,
-    create_resolver,
-    json_object_body,
-    json_response,
-    request_body,
-    require_secret,
-)
-from platform_monitoring.observability import configure, instrument
-from platform_monitoring.security import NotBlockable, SecurityMonitor, normalise_ip
-from platform_monitoring.settings import SecurityApiSettings
+from platform_monitoring.api.auth import require_secret
+from platform_monitoring.api.bodies import json_object_body, request_body
+from platform_monitoring.api.responses import ApiError, create_resolver, json_response
+from platform_monitoring.observability.invocation import configure, instrument
+from platform_monitoring.security.addresses import normalise_ip
+from platform_monitoring.security.monitor import NotBlockable
+from platform_monitoring.security.settings import SecurityApiSettings
+from platform_monitoring.wiring.security import build_security_monitor
 
 MAX_HOURS = 24 * 365
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 settings = SecurityApiSettings.from_env()
 configure(settings.monitoring)
-monitor = SecurityMonitor.from_settings(settings.security)
+monitor = build_security_monitor(settings.security)
 app = create_resolver()
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from platform_monitoring.alerting import AlertingService
-from platform_monitoring.observability import configure, instrument
-from platform_monitoring.security import SecurityMonitor
-from platform_monitoring.security_events import MySqlSecurityLog, SecurityEventsProcessor
-from platform_monitoring.settings import SecurityProcessorSettings
+from platform_monitoring.alerting.settings import AlertingSettings
+from platform_monitoring.observability.invocation import configure, instrument
+from platform_monitoring.security.processor import SecurityEventsProcessor
+from platform_monitoring.security.security_logs import MySqlSecurityLog
+from platform_monitoring.security.settings import SecurityProcessorSettings
+from platform_monitoring.wiring.alerting import build_alerting_service
+from platform_monitoring.wiring.security import build_security_monitor
 
 settings = SecurityProcessorSettings.from_env()
 configure(settings.monitoring)
-monitor = SecurityMonitor.from_settings(settings.security, alerts=AlertingService.from_settings(settings.alerting))
+monitor = build_security_monitor(
+    settings.security, alerts=build_alerting_service(AlertingSettings.from_env(monitoring=settings.monitoring))
+)
 processor = SecurityEventsProcessor(monitor, MySqlSecurityLog(settings.database, settings.db_timeout))
 
 

@@ -6,11 +6,12 @@ import base64
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from platform_monitoring import clients
-from platform_monitoring.api import create_resolver, json_response
-from platform_monitoring.observability import configure, correlation_id_from, instrument
-from platform_monitoring.settings import StripeWebhookSettings
-from platform_monitoring.stripe_webhooks import SqsEventQueue, WebhookIngest
+from platform_monitoring.api.responses import create_resolver, json_response
+from platform_monitoring.core import clients
+from platform_monitoring.observability.invocation import configure, instrument
+from platform_monitoring.observability.logging import correlation_id_from
+from platform_monitoring.webhooks.ingest import SqsEventQueue, WebhookIngest
+from platform_monitoring.webhooks.settings import StripeWebhookSettings
 
 settings = StripeWebhookSettings.from_env()
 configure(settings.monitoring)

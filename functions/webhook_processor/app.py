@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-from platform_monitoring import clients
-from platform_monitoring.alerting import AlertingService
-from platform_monitoring.observability import configure, instrument
-from platform_monitoring.performance import PerformanceMonitor
-from platform_monitoring.settings import WebhookProcessorSettings
-from platform_monitoring.webhook_processor import WebhookProcessor
+from platform_monitoring.alerting.settings import AlertingSettings
+from platform_monitoring.core import clients
+from platform_monitoring.observability.invocation import configure, instrument
+from platform_monitoring.observability.performance import PerformanceMonitor
+from platform_monitoring.webhooks.processor import WebhookProcessor
+from platform_monitoring.webhooks.settings import WebhookProcessorSettings
+from platform_monitoring.wiring.alerting import build_alerting_service
 
 settings = WebhookProcessorSettings.from_env()
 configure(settings.monitoring)
@@ -20,7 +21,7 @@ persistence = DynamoDBPersistenceLayer(
 processor = WebhookProcessor(
     persistence,
     # payment_failure, stripe_dispute and stripe_webhook_failure are counted against their rules here.
-    alerts=AlertingService.from_settings(settings.alerting),
+    alerts=build_alerting_service(AlertingSettings.from_env(monitoring=settings.monitoring)),
     monitor=PerformanceMonitor(settings.monitoring.slow_transaction_ms),
     expiry_seconds=settings.idempotency_expiry_seconds,
 )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from platform_monitoring.catalog import CATALOG
+from platform_monitoring.observability.catalog import CATALOG
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO_ROOT / "prometheus" / "rules"

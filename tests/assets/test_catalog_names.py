@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from platform_monitoring.catalog import CATALOG
+from platform_monitoring.observability.catalog import CATALOG
 
 from tests.assets.promql import (
     LABEL_ONLY,

@@ -66,7 +66,7 @@ def test_bearer_secret_from_the_credentials_file_is_accepted(prometheus: Prometh
 
 
 def test_every_catalog_series_was_scraped(prometheus: PrometheusServer) -> None:
-    from platform_monitoring.catalog import CATALOG
+    from platform_monitoring.observability.catalog import CATALOG
 
     for spec in CATALOG:
         name = spec.exposed_name + ("_count" if spec.type == "histogram" else "")

@@ -13,17 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from platform_monitoring.alert_delivery import (
-    AlertDispatcher,
-    DeliveryFailed,
-    DeliveryResult,
-    DynamoDeliveryStore,
-    EmailChannel,
-    SlackChannel,
-    SmsChannel,
-)
-from platform_monitoring.alerting import AlertingService, Notification
-from platform_monitoring.settings import Secret
+from platform_monitoring.alerting.delivery.channels import EmailChannel, SlackChannel, SmsChannel
+from platform_monitoring.alerting.delivery.dispatcher import AlertDispatcher, DeliveryFailed, DeliveryResult
+from platform_monitoring.alerting.delivery.records import DynamoDeliveryStore
+from platform_monitoring.alerting.notification import Notification
+from platform_monitoring.alerting.service import AlertingService
+from platform_monitoring.core.config import Secret
 
 from localdev.slack import SlackCapture
 from localdev.template import verify_ses_identities

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from platform_monitoring.alert_store import DynamoAlertStore
-from platform_monitoring.alerting import AlertingService, SnsPublisher
+from platform_monitoring.alerting.notification import SnsPublisher
+from platform_monitoring.alerting.service import AlertingService
+from platform_monitoring.alerting.store import DynamoAlertStore
 
 from localdev.stack import LocalStack
 from localdev.template import aws_client

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from platform_monitoring.checks import DatabaseCheck, QueuesCheck, RedisCheck, StripeCheck
-from platform_monitoring.health import CheckStatus, HealthCheckService, SystemStatus
-from platform_monitoring.settings import DatabaseSettings, RedisSettings, Secret, StripeSettings
+from platform_monitoring.core.config import Secret
+from platform_monitoring.core.settings import DatabaseSettings, RedisSettings, StripeSettings
+from platform_monitoring.health.checks import DatabaseCheck, QueuesCheck, RedisCheck, StripeCheck
+from platform_monitoring.health.service import CheckStatus, HealthCheckService, SystemStatus
 
 from tests.support.faults import HangingServer, TcpProxy, free_port
 

@@ -30,9 +30,10 @@ from typing import Any
 
 import pytest
 import redis
-from platform_monitoring.alert_store import DynamoAlertStore, event_key, seen_key
-from platform_monitoring.alerting import AlertingService, SnsPublisher, make_alert_id
-from platform_monitoring.metric_store import RedisMetricBackend, series_key
+from platform_monitoring.alerting.notification import SnsPublisher
+from platform_monitoring.alerting.service import AlertingService, make_alert_id
+from platform_monitoring.alerting.store import DynamoAlertStore, event_key, seen_key
+from platform_monitoring.observability.store import RedisMetricBackend, series_key
 
 from localdev.slack import PATH as SLACK_PATH
 from localdev.slack import SlackCapture

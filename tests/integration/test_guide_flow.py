@@ -37,10 +37,10 @@ from typing import Any
 
 import pytest
 import redis
-from platform_monitoring.alert_rules import RuleSet
-from platform_monitoring.metric_store import RedisMetricBackend
-from platform_monitoring.security import FAILED_LOGIN
-from platform_monitoring.settings import SecuritySettings
+from platform_monitoring.alerting.rules import RuleSet
+from platform_monitoring.observability.store import RedisMetricBackend
+from platform_monitoring.security.events import FAILED_LOGIN
+from platform_monitoring.security.settings import SecuritySettings
 from prometheus_client.parser import text_string_to_metric_families
 
 from localdev.stack import PROJECT_ROOT, LocalStack

@@ -29,9 +29,9 @@ from typing import Any
 
 import pytest
 import redis
-from platform_monitoring.catalog import CATALOG, DURATION_BUCKETS_MS
-from platform_monitoring.exposition import render
-from platform_monitoring.metric_store import (
+from platform_monitoring.observability.catalog import CATALOG, DURATION_BUCKETS_MS
+from platform_monitoring.observability.exposition import render
+from platform_monitoring.observability.store import (
     DROPPED_METRIC,
     KEY_PREFIX,
     MAX_LABEL_LENGTH,

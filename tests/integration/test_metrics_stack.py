@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from platform_monitoring.metric_store import RedisMetricBackend
+from platform_monitoring.observability.store import RedisMetricBackend
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 

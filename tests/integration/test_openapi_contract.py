@@ -39,7 +39,7 @@ import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from platform_monitoring.metric_store import RedisMetricBackend
+from platform_monitoring.observability.store import RedisMetricBackend
 from schemathesis.checks import not_a_server_error
 from schemathesis.core import NotSet
 from schemathesis.core.transport import Response

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from platform_monitoring.metric_store import MetricRecorder, RedisMetricBackend
+from platform_monitoring.observability.store import MetricRecorder, RedisMetricBackend
 
 from localdev.stack import LocalStack
 from tests.assets.prometheus_server import (

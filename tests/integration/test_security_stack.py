@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import redis
-from platform_monitoring.metric_store import RedisMetricBackend
+from platform_monitoring.observability.store import RedisMetricBackend
 
 from localdev.stack import LocalStack
 from localdev.template import aws_client

@@ -6,11 +6,12 @@ import json
 
 import pymysql.cursors
 import pytest
-from platform_monitoring.clients import mysql_connection
-from platform_monitoring.metric_store import InMemoryMetricBackend
-from platform_monitoring.observability import recorder
-from platform_monitoring.settings import DatabaseSettings, Secret
+from platform_monitoring.core.clients import mysql_connection
+from platform_monitoring.core.config import Secret
+from platform_monitoring.core.settings import DatabaseSettings
+from platform_monitoring.observability.metrics import recorder
 
+from tests.support.fakes import InMemoryMetricBackend
 from tests.support.logs import captured_channel
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import redis
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-from platform_monitoring.metric_store import RedisMetricBackend
-from platform_monitoring.observability import recorder
-from platform_monitoring.webhook_processor import AlreadyInProgress, WebhookProcessor
+from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.observability.store import RedisMetricBackend
+from platform_monitoring.webhooks.processor import AlreadyInProgress, WebhookProcessor
 
 from tests.integration.localstack_fixtures import AwsEmulator
 from tests.support.lambda_context import FakeLambdaContext

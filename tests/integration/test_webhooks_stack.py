@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import redis
-from platform_monitoring.metric_store import RedisMetricBackend
+from platform_monitoring.observability.store import RedisMetricBackend
 from prometheus_client.parser import text_string_to_metric_families
 
 from localdev.stack import LocalStack

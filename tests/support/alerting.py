@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from platform_monitoring.alert_rules import RuleSet
-from platform_monitoring.alert_store import AlertStore, DynamoAlertStore, InMemoryAlertStore
-from platform_monitoring.alerting import AlertingService, Notification, Publisher, RecordingPublisher, SnsPublisher
+from platform_monitoring.alerting.notification import Notification, Publisher, SnsPublisher
+from platform_monitoring.alerting.rules import RuleSet
+from platform_monitoring.alerting.service import AlertingService
+from platform_monitoring.alerting.store import AlertStore, DynamoAlertStore
+
+from tests.support.fakes import InMemoryAlertStore, RecordingPublisher
 
 # 2026-11-29T10:00:00Z: a round time, so window edges read plainly in the tests.
 T0 = 1_795_946_400.0

@@ -7,8 +7,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from platform_monitoring.metric_store import InMemoryMetricBackend
-from platform_monitoring.observability import recorder
+from platform_monitoring.observability.metrics import recorder
+
+from tests.support.fakes import InMemoryMetricBackend
 
 
 class SocketUsedInUnitTest(AssertionError):

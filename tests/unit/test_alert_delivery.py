@@ -9,12 +9,9 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from platform_monitoring.alert_delivery import (
+from platform_monitoring.alerting.delivery.dispatcher import AlertDispatcher, DeliveryFailed, DeliveryResult
+from platform_monitoring.alerting.delivery.messages import (
     SMS_MAX_CHARS,
-    AlertDispatcher,
-    DeliveryFailed,
-    DeliveryResult,
-    InMemoryDeliveryStore,
     email_html,
     email_message,
     email_subject,
@@ -22,10 +19,10 @@ from platform_monitoring.alert_delivery import (
     slack_payload,
     sms_text,
 )
-from platform_monitoring.alerting import Notification
-from platform_monitoring.metric_store import InMemoryMetricBackend
-from platform_monitoring.observability import recorder
+from platform_monitoring.alerting.notification import Notification
+from platform_monitoring.observability.metrics import recorder
 
+from tests.support.fakes import InMemoryDeliveryStore, InMemoryMetricBackend
 from tests.support.logs import captured_channel
 
 FIRING = Notification(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from platform_monitoring.alert_rules import RuleSet, UnknownAlertType, describe_seconds
-from platform_monitoring.settings import ConfigurationError
+from platform_monitoring.alerting.rules import RuleSet, UnknownAlertType, describe_seconds
+from platform_monitoring.core.config import ConfigurationError
 
 GUIDE = {
     # type: (threshold, window seconds, severity, channels)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from platform_monitoring.alert_rules import UnknownAlertType
-from platform_monitoring.alert_store import AlertConflict, AlertNotFound, InMemoryAlertStore
-from platform_monitoring.alerting import RecordingPublisher
+from platform_monitoring.alerting.rules import UnknownAlertType
+from platform_monitoring.alerting.store import AlertConflict, AlertNotFound
 
 from tests.support.alerting import T0, Clock, published, service
+from tests.support.fakes import InMemoryAlertStore, RecordingPublisher
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from platform_monitoring.alerting import AlertingService, RecordingPublisher
+from platform_monitoring.alerting.service import AlertingService
 
 from tests.support.alerting import Clock, published, service
+from tests.support.fakes import RecordingPublisher
 from tests.support.functions import cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext
 

@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from platform_monitoring.alerting import RecordingPublisher
-from platform_monitoring.security import InMemoryBlockStore
 
 from tests.support.alerting import Clock, service
+from tests.support.fakes import InMemoryBlockStore, RecordingPublisher
 from tests.support.functions import OFFLINE_ENV, cold_start
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.stripe_events import InMemoryQueue, api_gateway_event, sign

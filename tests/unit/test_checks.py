@@ -4,7 +4,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from platform_monitoring.checks import (
+from platform_monitoring.core.config import Secret
+from platform_monitoring.core.settings import DatabaseSettings, RedisSettings, StripeSettings
+from platform_monitoring.health.checks import (
     DatabaseCheck,
     DiskCheck,
     MemoryCheck,
@@ -15,14 +17,8 @@ from platform_monitoring.checks import (
     record_report,
     stripe_mode,
 )
-from platform_monitoring.health import CheckStatus
-from platform_monitoring.settings import (
-    DatabaseSettings,
-    HealthSettings,
-    RedisSettings,
-    Secret,
-    StripeSettings,
-)
+from platform_monitoring.health.service import CheckStatus
+from platform_monitoring.health.settings import HealthSettings
 
 DB = DatabaseSettings("db.internal", 3306, "app", "monitor", Secret("DB_PASSWORD", "env", "pw-9f8e7d"))
 
@@ -217,8 +213,10 @@ def test_default_checks_are_the_guides_six_with_critical_flags() -> None:
 
 
 def test_health_report_feeds_the_gauges_and_counters() -> None:
-    from platform_monitoring.health import CheckResult, HealthReport, SystemStatus
-    from platform_monitoring.metric_store import InMemoryMetricBackend, MetricRecorder
+    from platform_monitoring.health.service import CheckResult, HealthReport, SystemStatus
+    from platform_monitoring.observability.store import MetricRecorder
+
+    from tests.support.fakes import InMemoryMetricBackend
 
     backend = InMemoryMetricBackend()
     recorder = MetricRecorder(lambda: backend)

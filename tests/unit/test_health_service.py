@@ -5,12 +5,7 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from platform_monitoring.health import (
-    CheckOutcome,
-    CheckStatus,
-    HealthCheckService,
-    SystemStatus,
-)
+from platform_monitoring.health.service import CheckOutcome, CheckStatus, HealthCheckService, SystemStatus
 
 
 @dataclass

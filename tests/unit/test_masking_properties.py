@@ -22,18 +22,22 @@ import pytest
 import sentry_sdk
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from platform_monitoring import alert_delivery, observability
-from platform_monitoring.alerting import Notification
-from platform_monitoring.exposition import render
-from platform_monitoring.masking import MASK, is_sensitive_key, luhn_valid, mask_text
-from platform_monitoring.metric_store import MAX_LABEL_LENGTH, InMemoryMetricBackend, MetricRecorder
-from platform_monitoring.settings import EnvReader, SentrySettings
+from platform_monitoring.alerting.delivery import messages
+from platform_monitoring.alerting.notification import Notification
+from platform_monitoring.core.config import EnvReader
+from platform_monitoring.core.masking import MASK, is_sensitive_key, luhn_valid, mask_text
+from platform_monitoring.core.settings import SentrySettings
+from platform_monitoring.observability import sentry
+from platform_monitoring.observability.exposition import render
+from platform_monitoring.observability.logging import channels, monitoring_log
+from platform_monitoring.observability.store import MAX_LABEL_LENGTH, MetricRecorder
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 from tests.support.alerting import Clock, published, service
+from tests.support.fakes import InMemoryMetricBackend
 from tests.support.logs import captured_channel
 
 ALNUM = string.ascii_letters + string.digits
@@ -262,7 +266,7 @@ LOG_WAYS = ["message", "args", "extra", "nested_extra", "object", "exception", "
 
 def log_lines(way: str, carrier: Any, text: str) -> list[str]:
     """What the monitoring channel writes when `way` carries the secret."""
-    log = observability.monitoring_log
+    log = monitoring_log
     with captured_channel("monitoring") as output:
         if way == "message":
             log.warning(text)
@@ -275,11 +279,11 @@ def log_lines(way: str, carrier: Any, text: str) -> list[str]:
         elif way == "object":
             log.warning("call failed", extra={"row": Carrier(text), "error": ValueError(text)})
         elif way == "keys":
-            observability.channels.append_keys(request_context=carrier)
+            channels.append_keys(request_context=carrier)
             try:
                 log.warning("with context")
             finally:
-                observability.channels.begin_invocation()
+                channels.begin_invocation()
         else:
             try:
                 _raise(text if way == "exception" else carrier)
@@ -345,14 +349,14 @@ def sentry_client() -> Iterator[tuple[sentry_sdk.Client, RecordingTransport]]:
     """A client with exactly the options init_sentry passes (minus the Lambda integration, which
     patches the runtime), sending to a recording transport: the real serializer and before_send."""
     options: dict[str, Any] = {}
-    real_init, started = sentry_sdk.init, observability._sentry_started
+    real_init, started = sentry_sdk.init, sentry._sentry_started
     sentry_sdk.init = lambda **kwargs: options.update(kwargs)  # type: ignore[assignment]
-    observability._sentry_started = False
+    sentry._sentry_started = False
     try:
         env = EnvReader({"SENTRY_DSN": "https://publickey@o1.ingest.sentry.io/42", "SENTRY_TRACES_SAMPLE_RATE": "1"})
-        assert observability.init_sentry(SentrySettings.from_env(env))
+        assert sentry.init_sentry(SentrySettings.from_env(env))
     finally:
-        sentry_sdk.init, observability._sentry_started = real_init, started
+        sentry_sdk.init, sentry._sentry_started = real_init, started
     assert options["before_send"] is options["before_send_transaction"]
     transport = RecordingTransport()
     options.pop("integrations")
@@ -419,12 +423,12 @@ def test_no_secret_reaches_a_sentry_event(
 # --- (3) alert messages ---------------------------------------------------------------
 def rendered(notification: Notification) -> str:
     """Every channel's payload as the recipient sees it: email headers and decoded parts, SMS, Slack."""
-    raw = alert_delivery.email_message(notification, "alerts@example.com", ["ops@example.com"])
+    raw = messages.email_message(notification, "alerts@example.com", ["ops@example.com"])
     message = email.message_from_bytes(raw, policy=email.policy.default)
     parts = [str(message[name]) for name in ("Subject", "X-AskProAI-Alert")]
     parts += [part.get_content() for part in message.walk() if part.get_content_maintype() == "text"]
-    parts += [alert_delivery.sms_text(notification)]
-    parts += [json.dumps(alert_delivery.slack_payload(notification), ensure_ascii=False)]
+    parts += [messages.sms_text(notification)]
+    parts += [json.dumps(messages.slack_payload(notification), ensure_ascii=False)]
     return "\n".join(parts)
 
 

@@ -3,16 +3,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from platform_monitoring.catalog import CATALOG
-from platform_monitoring.exposition import render
-from platform_monitoring.metric_store import (
-    DROPPED_METRIC,
-    InMemoryMetricBackend,
-    MetricBuffer,
-    MetricRecorder,
-    series_key,
-)
+from platform_monitoring.observability.catalog import CATALOG
+from platform_monitoring.observability.exposition import render
+from platform_monitoring.observability.store import DROPPED_METRIC, MetricBuffer, MetricRecorder, series_key
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.fakes import InMemoryMetricBackend
 
 
 def scrape(backend: InMemoryMetricBackend) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

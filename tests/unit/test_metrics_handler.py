@@ -5,10 +5,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from platform_monitoring.metric_store import InMemoryMetricBackend
-from platform_monitoring.observability import recorder
+from platform_monitoring.observability.metrics import recorder
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.fakes import InMemoryMetricBackend
 from tests.support.functions import cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext
 

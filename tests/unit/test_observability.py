@@ -5,11 +5,11 @@ import subprocess
 import sys
 
 import pytest
-from platform_monitoring.observability import (
+from platform_monitoring.observability.invocation import instrument
+from platform_monitoring.observability.logging import (
     bind_user,
     channels,
     correlation_id_from,
-    instrument,
     request_metadata,
     security_log,
 )
@@ -108,7 +108,7 @@ def test_an_exception_is_counted_as_a_500_and_still_flushed(metric_store) -> Non
 
 
 def test_business_events_reach_prometheus_and_cloudwatch(metric_store, capsys) -> None:  # type: ignore[no-untyped-def]
-    from platform_monitoring.observability import count_business, recorder
+    from platform_monitoring.observability.metrics import count_business, recorder
 
     count_business("revenue_processed_cents", 2500, currency="eur")
     recorder.flush()

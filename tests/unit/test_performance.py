@@ -7,10 +7,10 @@ import threading
 from typing import Any
 
 import pytest
-from platform_monitoring.metric_store import InMemoryMetricBackend
-from platform_monitoring.observability import recorder
-from platform_monitoring.performance import PerformanceMonitor, query_fingerprint, record_query
+from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.observability.performance import PerformanceMonitor, query_fingerprint, record_query
 
+from tests.support.fakes import InMemoryMetricBackend
 from tests.support.logs import captured_channel
 
 

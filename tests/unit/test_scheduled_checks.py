@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from platform_monitoring.alert_store import InMemoryAlertStore
-from platform_monitoring.alerting import AlertingService, RecordingPublisher
-from platform_monitoring.health import CheckOutcome, CheckStatus, HealthCheckService
-from platform_monitoring.metric_store import InMemoryMetricBackend
-from platform_monitoring.observability import recorder
-from platform_monitoring.scheduled_checks import ScheduledChecks, http_totals
+from platform_monitoring.alerting.service import AlertingService
+from platform_monitoring.health.service import CheckOutcome, CheckStatus, HealthCheckService
+from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.scheduled.checks import ScheduledChecks, http_totals
 
 from tests.support.alerting import Clock, published, service
+from tests.support.fakes import InMemoryAlertStore, InMemoryMetricBackend, RecordingPublisher
 
 OK, WARNING, FAILED = CheckStatus.OK, CheckStatus.WARNING, CheckStatus.FAILED
 

@@ -10,11 +10,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from platform_monitoring.metric_store import InMemoryMetricBackend
-from platform_monitoring.observability import recorder
-from platform_monitoring.security import Block, InMemoryBlockStore, SecurityEvent, SecurityMonitor
-from platform_monitoring.security_events import SecurityEventsProcessor
+from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.security.events import SecurityEvent
+from platform_monitoring.security.monitor import SecurityMonitor
+from platform_monitoring.security.processor import SecurityEventsProcessor
+from platform_monitoring.security.rules import Block
 
+from tests.support.fakes import InMemoryBlockStore, InMemoryMetricBackend
 from tests.support.functions import OFFLINE_ENV, cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.stripe_events import api_gateway_event, sign, sqs_batch
@@ -275,7 +277,7 @@ def test_the_blocks_api_needs_the_secret_and_an_address() -> None:
 
 
 def test_the_sample_sqs_event_is_stored_masked() -> None:
-    from platform_monitoring.security_events import row
+    from platform_monitoring.security.security_logs import row
 
     table = FlakyTable()
     processor = SecurityEventsProcessor(SecurityMonitor(InMemoryBlockStore()), table)

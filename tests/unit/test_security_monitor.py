@@ -9,20 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from platform_monitoring.metric_store import InMemoryMetricBackend
-from platform_monitoring.observability import recorder
-from platform_monitoring.security import (
-    DAY,
-    Allowlist,
-    EventValidationError,
-    InMemoryBlockStore,
-    NotBlockable,
-    SecurityMonitor,
-    event_from_message,
-    normalise_ip,
-    parse_event,
-)
+from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.security.addresses import Allowlist, normalise_ip
+from platform_monitoring.security.events import EventValidationError, event_from_message, parse_event
+from platform_monitoring.security.monitor import NotBlockable, SecurityMonitor
+from platform_monitoring.security.rules import DAY
 
+from tests.support.fakes import InMemoryBlockStore, InMemoryMetricBackend
 from tests.support.logs import captured_channel
 
 T0 = 1_790_000_000.0  # 2026-09-21

@@ -3,13 +3,9 @@ from __future__ import annotations
 import boto3
 import pytest
 from moto import mock_aws
-from platform_monitoring.settings import (
-    ConfigurationError,
-    EnvReader,
-    HealthSettings,
-    MonitoringSettings,
-    Secret,
-)
+from platform_monitoring.core.config import ConfigurationError, EnvReader, Secret
+from platform_monitoring.core.settings import MonitoringSettings
+from platform_monitoring.health.settings import HealthSettings
 
 BASE = {
     "HEALTH_CHECK_SECRET": "health-secret-value",

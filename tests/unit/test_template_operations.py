@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 import pytest
-from platform_monitoring.alert_rules import RuleSet
+from platform_monitoring.alerting.rules import RuleSet
 
 from localdev.template import (
     API_TYPE,

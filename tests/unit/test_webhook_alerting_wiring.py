@@ -1,25 +1,21 @@
 """The Done criterion across the two issues: three failed payments within five minutes raise the
 payment_failure alert once, duplicates included, with the processor fed into the real
-AlertingService (in-memory store and publisher). Skipped only while the alerting module is absent."""
+AlertingService (in-memory store and publisher)."""
 
 from __future__ import annotations
 
-import pytest
-from platform_monitoring.metric_store import InMemoryMetricBackend
-from platform_monitoring.webhook_processor import WebhookProcessor
+from platform_monitoring.alerting.rules import RuleSet
+from platform_monitoring.alerting.service import AlertingService
+from platform_monitoring.webhooks.processor import WebhookProcessor
 
+from tests.support.fakes import InMemoryAlertStore, InMemoryMetricBackend, RecordingPublisher
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.stripe_events import InMemoryPersistenceLayer, serialize, sqs_batch, stripe_event
 
-alerting = pytest.importorskip("platform_monitoring.alerting")
-
 
 def test_three_failed_payments_raise_the_payment_failure_alert_once(metric_store: InMemoryMetricBackend) -> None:
-    from platform_monitoring.alert_rules import RuleSet
-    from platform_monitoring.alert_store import InMemoryAlertStore
-
-    publisher = alerting.RecordingPublisher()
-    service = alerting.AlertingService(RuleSet.load(), InMemoryAlertStore(), publisher)
+    publisher = RecordingPublisher()
+    service = AlertingService(RuleSet.load(), InMemoryAlertStore(), publisher)
     processor = WebhookProcessor(InMemoryPersistenceLayer(), alerts=service)
     failed = [serialize(stripe_event("payment_intent.payment_failed")) for _ in range(4)]
 

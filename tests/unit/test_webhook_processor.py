@@ -9,11 +9,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from platform_monitoring.metric_store import InMemoryMetricBackend
-from platform_monitoring.observability import recorder
-from platform_monitoring.performance import PerformanceMonitor
-from platform_monitoring.webhook_processor import WebhookProcessor
+from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.observability.performance import PerformanceMonitor
+from platform_monitoring.webhooks.processor import WebhookProcessor
 
+from tests.support.fakes import InMemoryMetricBackend
 from tests.support.functions import OFFLINE_ENV, cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.logs import captured_channel
@@ -288,7 +288,7 @@ def test_the_sample_batch_reports_only_its_poison_message(
 
 
 def test_the_processor_function_needs_its_table() -> None:
-    from platform_monitoring.settings import ConfigurationError
+    from platform_monitoring.core.config import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="IDEMPOTENCY_TABLE"):
         cold_start("webhook_processor", {"IDEMPOTENCY_TABLE": None, "AWS_DEFAULT_REGION": "us-east-1"})

@@ -1,0 +1,1 @@
+"""Rules, the alert store, the AlertingService and the delivery of notifications."""

@@ -1,0 +1,1 @@
+"""Delivering a notification: messages, channels, delivery records, the dispatcher."""

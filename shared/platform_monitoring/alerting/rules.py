@@ -1,0 +1,185 @@
+"""The alerting rules, as data: alert_rules.json beside this module, plus per-environment overrides.
+
+A rule is either
+- `count`: it fires when the number of occurrences reported through `alert()` within the
+  last `window_seconds` reaches `threshold` (the guide's "3 failures in 5 minutes"), or
+- `condition`: a clock evaluates it (ScheduledChecksFunction) and calls `alert()` while it
+  holds (high error rate, queue backlog) and clears it when it no longer does.
+
+ALERT_RULE_OVERRIDES changes fields per environment (a template parameter), as
+comma-separated `<type>.<field>=<value>` pairs; channel lists join with `+`:
+
+    payment_failure.threshold=5,payment_failure.channels=email+slack,high_error_rate.min_requests=200
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from platform_monitoring.alerting.settings import ALERT_RULE_OVERRIDES
+from platform_monitoring.core.config import ConfigurationError
+
+RULES_FILE = Path(__file__).with_name("alert_rules.json")
+CHANNELS = ("email", "slack", "sms")
+SEVERITIES = ("critical", "high", "warning", "info")
+
+
+RuleKind = Literal["count", "condition"]
+
+
+_INT_FIELDS = ("window_seconds", "throttle_seconds", "min_requests")
+_CHANNEL_FIELDS = ("channels", "resolved_channels")
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    type: str
+    kind: RuleKind
+    title: str
+    summary: str  # a template: {count}, {window}, {threshold} and the context's keys
+    description: str
+    threshold: float
+    window_seconds: int
+    severity: str
+    channels: tuple[str, ...]
+    resolved_channels: tuple[str, ...]
+    throttle_seconds: int
+    group_by: tuple[str, ...] = ()
+    min_requests: int = 0
+
+    @property
+    def window_ms(self) -> int:
+        return self.window_seconds * 1000
+
+    @property
+    def count_threshold(self) -> int:
+        """The number of occurrences that fires a count rule."""
+        return max(1, math.ceil(self.threshold))
+
+    def window_text(self) -> str:
+        return describe_seconds(self.window_seconds)
+
+    def threshold_text(self) -> str:
+        if self.type == "high_error_rate":
+            return f"{self.threshold * 100:g}%"
+        return f"{self.threshold:g}"
+
+
+def describe_seconds(seconds: int) -> str:
+    """300 -> '5 minutes', 60 -> 'minute', 90 -> '90 seconds', 3600 -> 'hour'."""
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds % size == 0:
+            amount = seconds // size
+            return unit if amount == 1 else f"{amount} {unit}s"
+    return f"{seconds} seconds"
+
+
+def _rule(alert_type: str, data: Mapping[str, Any]) -> AlertRule:
+    rule = AlertRule(
+        type=alert_type,
+        kind=data["kind"],
+        title=str(data["title"]),
+        summary=str(data["summary"]),
+        description=str(data.get("description", "")),
+        threshold=float(data["threshold"]),
+        window_seconds=int(data["window_seconds"]),
+        severity=str(data["severity"]),
+        channels=tuple(data["channels"]),
+        resolved_channels=tuple(data.get("resolved_channels", ())),
+        throttle_seconds=int(data["throttle_seconds"]),
+        group_by=tuple(data.get("group_by", ())),
+        min_requests=int(data.get("min_requests", 0)),
+    )
+    _validate(rule, f"{RULES_FILE.name}: rule {alert_type}")
+    return rule
+
+
+def _validate(rule: AlertRule, where: str) -> None:
+    problems = []
+    if rule.kind not in ("count", "condition"):
+        problems.append(f"kind must be count or condition, not {rule.kind!r}")
+    if rule.severity not in SEVERITIES:
+        problems.append(f"severity must be one of {', '.join(SEVERITIES)}")
+    if not rule.threshold > 0:
+        problems.append("threshold must be above 0")
+    if rule.window_seconds < 1 or rule.throttle_seconds < 0 or rule.min_requests < 0:
+        problems.append("window_seconds must be at least 1; throttle_seconds and min_requests at least 0")
+    unknown = set(rule.channels) - set(CHANNELS) | set(rule.resolved_channels) - set(CHANNELS)
+    if unknown:
+        problems.append(f"unknown channel(s) {sorted(unknown)}; channels are {', '.join(CHANNELS)}")
+    if problems:
+        raise ConfigurationError(f"{where}: " + "; ".join(problems))
+
+
+class RuleSet(Mapping[str, AlertRule]):
+    """The rules by alert type (a read-only mapping)."""
+
+    def __init__(self, rules: Mapping[str, AlertRule]) -> None:
+        self._rules = dict(rules)
+
+    def __getitem__(self, alert_type: str) -> AlertRule:
+        try:
+            return self._rules[alert_type]
+        except KeyError:
+            known = ", ".join(self._rules)
+            raise UnknownAlertType(f"no alerting rule {alert_type!r}; the rules are {known}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rules)
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    @classmethod
+    def load(cls, overrides: str | None = None, path: Path = RULES_FILE) -> RuleSet:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rules = {name: _rule(name, body) for name, body in data["rules"].items()}
+        return cls(apply_overrides(rules, overrides))
+
+
+class UnknownAlertType(KeyError):
+    """alert() was called with a type that has no rule."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown alert type"
+
+
+def apply_overrides(rules: Mapping[str, AlertRule], overrides: str | None) -> dict[str, AlertRule]:
+    """Rules with ALERT_RULE_OVERRIDES applied; every mistake raises ConfigurationError naming the pair."""
+    result = dict(rules)
+    for pair in (overrides or "").split(","):
+        if not pair.strip():
+            continue
+        target, sep, raw = pair.partition("=")
+        alert_type, dot, field = target.strip().partition(".")
+        value = raw.strip()
+        if not sep or not dot or not value:
+            raise ConfigurationError(f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r} is not <type>.<field>=<value>")
+        if alert_type not in result:
+            raise ConfigurationError(f"{ALERT_RULE_OVERRIDES}: no rule {alert_type!r}")
+        try:
+            changed = replace(result[alert_type], **{field: _parse_field(field, value)})
+        except (ValueError, TypeError) as error:
+            raise ConfigurationError(f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r}: {error}") from None
+        _validate(changed, f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r}")
+        result[alert_type] = changed
+    return result
+
+
+def _parse_field(field: str, value: str) -> Any:
+    if field == "threshold":
+        return float(value.removesuffix("%")) / 100 if value.endswith("%") else float(value)
+    if field in _INT_FIELDS:
+        return int(value)
+    if field in _CHANNEL_FIELDS:
+        return tuple(channel for channel in value.split("+") if channel and channel != "none")
+    if field == "severity":
+        return value.lower()
+    raise ValueError(
+        f"field {field!r} cannot be overridden (threshold, severity, {', '.join(_INT_FIELDS + _CHANNEL_FIELDS)})"
+    )

@@ -1,0 +1,1 @@
+"""HTTP glue shared by the API functions: answers, secret checks, bodies, signatures."""

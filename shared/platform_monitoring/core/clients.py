@@ -1,0 +1,97 @@
+"""Connections to the outside services, built from settings, with explicit timeouts.
+
+Logic receives these (or fakes of them) instead of building clients itself.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from platform_monitoring.core.settings import RedisSettings, StripeSettings
+
+if TYPE_CHECKING:
+    import redis
+    import stripe
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ses import SESClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
+
+def redis_client(settings: RedisSettings, timeout: float) -> redis.Redis:
+    import redis  # noqa: PLC0415
+    from redis.backoff import NoBackoff  # noqa: PLC0415
+    from redis.driver_info import DriverInfo  # noqa: PLC0415
+    from redis.retry import Retry  # noqa: PLC0415
+
+    return redis.Redis.from_url(
+        settings.url.reveal() or "",
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        # redis-py retries three times by default, which would triple a hung server's cost.
+        retry=Retry(NoBackoff(), 0),
+        # RESP2 and no CLIENT SETINFO: a new connection costs one round trip, not four.
+        protocol=2,
+        driver_info=DriverInfo(name=None, lib_version=None),
+    )
+
+
+def stripe_client(settings: StripeSettings, timeout: float) -> stripe.StripeClient:
+    import stripe  # noqa: PLC0415
+
+    base = {"api": settings.api_base} if settings.api_base else {}
+    return stripe.StripeClient(
+        settings.secret_key.reveal() or "",
+        base_addresses=base,  # type: ignore[arg-type]
+        max_network_retries=0,
+        http_client=stripe.RequestsClient(timeout=timeout),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _aws_client(service: str, timeout: float, attempts: int) -> Any:
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+
+    # AWS_ENDPOINT_URL (boto3's own setting) points every client at moto server locally.
+    # total_max_attempts counts the first try; botocore's max_attempts would count retries only.
+    config = Config(
+        connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": attempts, "mode": "standard"}
+    )
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
+
+
+def sqs_client(timeout: float) -> SQSClient:
+    client: SQSClient = _aws_client("sqs", timeout, 1)
+    return client
+
+
+def dynamodb_client(timeout: float) -> DynamoDBClient:
+    client: DynamoDBClient = _aws_client("dynamodb", timeout, 2)
+    return client
+
+
+def sns_client(timeout: float) -> SNSClient:
+    # One attempt: a publish that timed out may have gone out, and alerts must not double.
+    client: SNSClient = _aws_client("sns", timeout, 1)
+    return client
+
+
+def ses_client(timeout: float) -> SESClient:
+    client: SESClient = _aws_client("ses", timeout, 1)
+    return client
+
+
+def preload_stripe() -> None:
+    """Import stripe during the init phase (cold start), not during the first request."""
+    import stripe  # noqa: F401, PLC0415
+
+
+def preload_health_clients() -> None:
+    """Import the health checks' client libraries during the init phase (cold start), so the
+    first request's check timeouts are not spent importing stripe and boto3."""
+    import boto3  # noqa: F401, PLC0415
+    import pymysql  # noqa: F401, PLC0415
+    import redis  # noqa: F401, PLC0415
+    import stripe  # noqa: F401, PLC0415

@@ -1,0 +1,184 @@
+"""Reading configuration: typed accessors over the environment, secrets and their references.
+
+A bad value raises ConfigurationError naming the variable (never echoing a secret), which stops
+the function's cold start. Why dataclasses and not pydantic: the layer stays small and a cold
+start does not pay pydantic's import; the validation needed is a handful of typed parsers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+SECRETS_MAX_AGE_SECONDS = "SECRETS_MAX_AGE_SECONDS"
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or malformed; the message names the variable, never a secret value."""
+
+
+# --- secrets --------------------------------------------------------------------------
+SecretSource = Literal["unset", "env", "ssm", "secretsmanager"]
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret given literally, as `ssm:/name` (SecureString) or as `secretsmanager:name`.
+
+    References are resolved through Powertools Parameters on first use and cached for
+    `max_age` seconds, so a rotated secret is picked up without a redeploy. The value never
+    appears in repr(), so a settings object can be logged.
+    """
+
+    variable: str
+    source: SecretSource
+    reference: str = field(repr=False)
+    max_age: int = 300
+
+    @property
+    def configured(self) -> bool:
+        return self.source != "unset"
+
+    def reveal(self) -> str | None:
+        """The secret's value, or None when it is not configured."""
+        if self.source == "unset":
+            return None
+        if self.source == "env":
+            return self.reference
+        # Imported here: functions whose secrets are all literal never load boto3 for this.
+        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
+
+        if self.source == "ssm":
+            value = parameters.get_parameter(self.reference, decrypt=True, max_age=self.max_age)
+        else:
+            value = parameters.get_secret(self.reference, max_age=self.max_age)
+        return value if isinstance(value, str) else str(value)
+
+    def __repr__(self) -> str:
+        return f"Secret({self.variable}, source={self.source})"
+
+    __str__ = __repr__
+
+
+# --- reading the environment ----------------------------------------------------------
+class EnvReader:
+    """Typed accessors over a mapping of variables; every error names the variable."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+        self._secrets_max_age = self.integer(SECRETS_MAX_AGE_SECONDS, 300, 0)
+
+    def raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def string(self, name: str, default: str | None = None) -> str | None:
+        value = self.raw(name)
+        return default if value is None else value
+
+    def required(self, name: str) -> str:
+        value = self.raw(name)
+        if value is None:
+            raise ConfigurationError(f"{name} is required but not set")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigurationError(f"{name} must be true or false, got {value!r}")
+
+    def integer(self, name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be an integer, got {value!r}") from None
+        _check_range(name, number, minimum, maximum)
+        return number
+
+    def number(self, name: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
+        if math.isnan(number):
+            raise ConfigurationError(f"{name} must be a number, got {value!r}")
+        _check_range(name, number, minimum, maximum)
+        return number
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = (self.raw(name) or default).lower()
+        if value not in choices:
+            raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def url(self, name: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+        value = self.raw(name)
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme.lower() not in schemes or not rest:
+            raise ConfigurationError(f"{name} must be a {'/'.join(schemes)} URL, got {value!r}")
+        return value.rstrip("/")
+
+    def emails(self, name: str) -> tuple[str, ...]:
+        addresses = _split_list(self.raw(name))
+        for address in addresses:
+            if not _EMAIL.match(address):
+                raise ConfigurationError(f"{name} holds an invalid e-mail address: {address!r}")
+        return addresses
+
+    def phone_numbers(self, name: str) -> tuple[str, ...]:
+        numbers = tuple(n.replace(" ", "").replace("-", "") for n in _split_list(self.raw(name)))
+        for number in numbers:
+            if not _E164.match(number):
+                raise ConfigurationError(f"{name} must hold E.164 numbers such as +15555550100, got {number!r}")
+        return numbers
+
+    def secret(self, name: str, *aliases: str) -> Secret:
+        max_age = self._secrets_max_age
+        for variable in (name, *aliases):
+            value = self.raw(variable)
+            if value is None:
+                continue
+            for prefix, source in (("ssm:", "ssm"), ("secretsmanager:", "secretsmanager")):
+                if value.startswith(prefix):
+                    reference = value[len(prefix) :]
+                    if not reference:
+                        raise ConfigurationError(f"{variable} names an empty {source} reference")
+                    return Secret(variable, source, reference, max_age)  # type: ignore[arg-type]
+            return Secret(variable, "env", value, max_age)
+        return Secret(name, "unset", "", max_age)
+
+
+def _split_list(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _check_range(name: str, number: float, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and number < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise ConfigurationError(f"{name} must be at most {maximum}, got {number}")

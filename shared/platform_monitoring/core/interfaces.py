@@ -1,0 +1,24 @@
+"""The small interfaces one concern implements and others call, so the callers never import it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    pass
+
+
+# --- the monitor ----------------------------------------------------------------------
+class Alerting(Protocol):
+    def alert(self, alert_type: str, context: dict[str, Any], /) -> object: ...
+
+
+class AlertNotRecorded(RuntimeError):
+    """alert() answered `error` (it logs and never raises): the occurrence was not recorded. Raised by
+    the callers that must not lose one (the SQS processors), so SQS delivers the message again."""
+
+
+def require_recorded(decision: object, alert_type: str) -> None:
+    """Raise AlertNotRecorded when an alert() decision is `error`."""
+    if getattr(decision, "outcome", None) == "error":
+        raise AlertNotRecorded(f"{alert_type}: {getattr(decision, 'error', None)}")

@@ -1,0 +1,214 @@
+"""Settings every function reads: the guide's Configuration section and the shared connections.
+
+Each concern's own settings live beside it (health/settings.py, alerting/settings.py, ...); the
+variable names read by more than one concern live here. Precedence: an explicit argument, then
+the environment, then the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from platform_monitoring.core.config import _EMAIL, ConfigurationError, EnvReader, Secret
+
+# --- variable names -------------------------------------------------------------------
+MONITORING_ENABLED = "MONITORING_ENABLED"
+STAGE = "STAGE"
+SENTRY_DSN_VARIABLES = ("SENTRY_LARAVEL_DSN", "SENTRY_DSN")
+SENTRY_ENVIRONMENT = "SENTRY_ENVIRONMENT"
+SENTRY_TRACES_SAMPLE_RATE = "SENTRY_TRACES_SAMPLE_RATE"
+SENTRY_PROFILES_SAMPLE_RATE = "SENTRY_PROFILES_SAMPLE_RATE"
+ALERT_EMAIL_RECIPIENTS = "ALERT_EMAIL_RECIPIENTS"
+ALERT_EMAIL_FROM = "ALERT_EMAIL_FROM"
+ALERT_SLACK_WEBHOOK = "ALERT_SLACK_WEBHOOK"
+ALERT_SMS_RECIPIENTS = "ALERT_SMS_RECIPIENTS"
+ALERTS_API_SECRET = "ALERTS_API_SECRET"
+DB_HOST = "DB_HOST"
+DB_PORT = "DB_PORT"
+DB_DATABASE = "DB_DATABASE"
+DB_USERNAME = "DB_USERNAME"
+DB_PASSWORD = "DB_PASSWORD"
+REDIS_URL = "REDIS_URL"
+STRIPE_SECRET_KEY = "STRIPE_SECRET_KEY"
+STRIPE_WEBHOOK_SECRET = "STRIPE_WEBHOOK_SECRET"
+STRIPE_API_BASE = "STRIPE_API_BASE"
+DEFAULT_QUEUE_URL = "DEFAULT_QUEUE_URL"
+WEBHOOKS_QUEUE_URL = "WEBHOOKS_QUEUE_URL"
+STRIPE_QUEUE_URL = "STRIPE_QUEUE_URL"
+HEALTH_CHECK_TIMEOUT_SECONDS = "HEALTH_CHECK_TIMEOUT_SECONDS"
+METRICS_SERIES_CAP = "METRICS_SERIES_CAP"
+METRICS_STORE_TIMEOUT_SECONDS = "METRICS_STORE_TIMEOUT_SECONDS"
+METRICS_STORE_RETRY_AFTER_SECONDS = "METRICS_STORE_RETRY_AFTER_SECONDS"
+SLOW_TRANSACTION_THRESHOLD_MS = "SLOW_TRANSACTION_THRESHOLD_MS"
+SLOW_QUERY_THRESHOLD_MS = "SLOW_QUERY_THRESHOLD_MS"
+LOG_CHANNELS = ("monitoring", "security", "performance", "stripe", "portal", "webhooks")
+LOG_LEVEL_DEFAULTS = {
+    "monitoring": "debug",
+    "security": "warning",
+    "performance": "info",
+    "stripe": "info",
+    "portal": "info",
+    "webhooks": "info",
+}
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_LOOPBACK_HTTP = ("http://127.0.0.1:", "http://localhost:")
+
+
+# --- settings shared by every function ------------------------------------------------
+@dataclass(frozen=True)
+class SentrySettings:
+    dsn: Secret
+    environment: str
+    traces_sample_rate: float
+    profiles_sample_rate: float
+
+    @classmethod
+    def from_env(cls, env: EnvReader) -> SentrySettings:
+        return cls(
+            dsn=env.secret(*SENTRY_DSN_VARIABLES),
+            environment=env.string(SENTRY_ENVIRONMENT, "production") or "production",
+            traces_sample_rate=env.number(SENTRY_TRACES_SAMPLE_RATE, 0.1, 0.0, 1.0),
+            profiles_sample_rate=env.number(SENTRY_PROFILES_SAMPLE_RATE, 0.1, 0.0, 1.0),
+        )
+
+
+@dataclass(frozen=True)
+class AlertRecipients:
+    emails: tuple[str, ...]
+    email_from: str | None
+    slack_webhook: Secret
+    sms_numbers: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, env: EnvReader) -> AlertRecipients:
+        slack = env.secret(ALERT_SLACK_WEBHOOK)
+        # http:// only on loopback: the local stack's and the tests' Slack capture servers.
+        if slack.source == "env" and not slack.reference.startswith(("https://", *_LOOPBACK_HTTP)):
+            raise ConfigurationError(
+                f"{ALERT_SLACK_WEBHOOK} must be an https:// URL or an ssm:/secretsmanager: reference"
+            )
+        email_from = env.string(ALERT_EMAIL_FROM)
+        if email_from is not None and not _EMAIL.match(email_from):
+            raise ConfigurationError(f"{ALERT_EMAIL_FROM} must be an e-mail address, got {email_from!r}")
+        return cls(
+            emails=env.emails(ALERT_EMAIL_RECIPIENTS),
+            email_from=email_from,
+            slack_webhook=slack,
+            sms_numbers=env.phone_numbers(ALERT_SMS_RECIPIENTS),
+        )
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """The guide's Configuration section: what every function reads."""
+
+    enabled: bool
+    stage: str
+    sentry: SentrySettings
+    alert_recipients: AlertRecipients
+    log_levels: Mapping[str, str]
+    redis: RedisSettings  # the metric store every function writes to
+    metrics_series_cap: int
+    metrics_store_timeout: float
+    metrics_store_retry_after: float
+    slow_transaction_ms: float = 1000.0  # PerformanceMonitor: slower transactions are logged and counted
+
+    @classmethod
+    def from_env(cls, env: EnvReader) -> MonitoringSettings:
+        levels = {
+            channel: env.choice(f"LOG_LEVEL_{channel.upper()}", LOG_LEVELS, default)
+            for channel, default in LOG_LEVEL_DEFAULTS.items()
+        }
+        return cls(
+            enabled=env.boolean(MONITORING_ENABLED, True),
+            stage=env.string(STAGE, "dev") or "dev",
+            sentry=SentrySettings.from_env(env),
+            alert_recipients=AlertRecipients.from_env(env),
+            log_levels=levels,
+            redis=RedisSettings.from_env(env),
+            metrics_series_cap=env.integer(METRICS_SERIES_CAP, 2000, 1),
+            metrics_store_timeout=env.number(METRICS_STORE_TIMEOUT_SECONDS, 0.5, 0.01, 10.0),
+            metrics_store_retry_after=env.number(METRICS_STORE_RETRY_AFTER_SECONDS, 10.0, 0.0, 3600.0),
+            slow_transaction_ms=env.number(SLOW_TRANSACTION_THRESHOLD_MS, 1000.0, 0.0, 900_000.0),
+        )
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    host: str
+    port: int
+    database: str
+    username: str
+    password: Secret
+    slow_query_ms: float = 100.0  # queries slower than this are logged on the performance channel
+
+    @classmethod
+    def from_env(cls, env: EnvReader) -> DatabaseSettings:
+        return cls(
+            host=env.string(DB_HOST, "127.0.0.1") or "127.0.0.1",
+            port=env.integer(DB_PORT, 3306, 1, 65535),
+            database=env.string(DB_DATABASE, "askproai") or "askproai",
+            username=env.string(DB_USERNAME, "root") or "root",
+            password=env.secret(DB_PASSWORD),
+            slow_query_ms=env.number(SLOW_QUERY_THRESHOLD_MS, 100.0, 0.0, 900_000.0),
+        )
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: Secret  # a Redis URL may carry a password
+
+    @classmethod
+    def from_env(cls, env: EnvReader) -> RedisSettings:
+        url = env.secret(REDIS_URL)
+        if url.source == "unset":
+            url = Secret(REDIS_URL, "env", "redis://127.0.0.1:6379/0")
+        elif url.source == "env" and not url.reference.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigurationError(f"{REDIS_URL} must be a redis://, rediss:// or unix:// URL")
+        return cls(url=url)
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    secret_key: Secret
+    webhook_secrets: Secret  # comma-separated for rotation
+    api_base: str | None
+
+    @classmethod
+    def from_env(cls, env: EnvReader) -> StripeSettings:
+        key = env.secret(STRIPE_SECRET_KEY)
+        if key.source == "env" and not key.reference.startswith(("sk_", "rk_")):
+            raise ConfigurationError(
+                f"{STRIPE_SECRET_KEY} must be a Stripe secret or restricted key (sk_... or rk_...)"
+            )
+        return cls(
+            secret_key=key,
+            webhook_secrets=env.secret(STRIPE_WEBHOOK_SECRET),
+            api_base=env.url(STRIPE_API_BASE),
+        )
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """The guide's three queues by name: default, webhooks, stripe."""
+
+    urls: Mapping[str, str | None]
+
+    @classmethod
+    def from_env(cls, env: EnvReader) -> QueueSettings:
+        return cls(
+            urls={
+                "default": env.url(DEFAULT_QUEUE_URL),
+                "webhooks": env.url(WEBHOOKS_QUEUE_URL),
+                "stripe": env.url(STRIPE_QUEUE_URL),
+            }
+        )
+
+
+# --- Stripe webhooks ------------------------------------------------------------------
+# The verified event travels as one SQS message, whose limit is 256 KiB including its
+# attributes; 1 KiB is kept for those. Stripe events are far smaller (a few KiB).
+WEBHOOK_MAX_BYTES_LIMIT = 256 * 1024 - 1024

@@ -1,0 +1,1 @@
+"""The guide's health checks and the service that runs them concurrently."""

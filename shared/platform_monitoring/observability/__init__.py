@@ -1,0 +1,1 @@
+"""Logging, Sentry, the metric catalog, store and exposition, the performance monitor."""

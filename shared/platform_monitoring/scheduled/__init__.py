@@ -1,0 +1,1 @@
+"""The every-minute run: health checks, gauges, periodic rules and resolving (health + alerting)."""

@@ -1,0 +1,1 @@
+"""Security monitoring: events, addresses, rules, stores, the monitor, ingest and processor."""

@@ -1,0 +1,1 @@
+"""Operator tools (monitoring-test, migrations): no Lambda function imports them."""

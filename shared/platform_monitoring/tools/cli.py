@@ -1,0 +1,454 @@
+"""`monitoring-test`: the guide's `php artisan monitoring:test` for this bundle.
+
+Tests a running stack, local (`make local`, the default URL) or deployed (`--url` with the
+stack's ApiUrl output), and exits non-zero when anything tested fails:
+
+    monitoring-test --health                 # the health endpoint, its auth and every check
+    monitoring-test --health --in-process    # run the checks from this shell's settings
+    monitoring-test --all --url https://abc.execute-api.eu-west-1.amazonaws.com/prod
+    monitoring-test --security               # events in, a block, a look-up and an unblock, end to end
+    monitoring-test --security --block 203.0.113.7 [--hours 24] [--reason "..."]
+    monitoring-test --security --lookup 203.0.113.7
+    monitoring-test --security --unblock 203.0.113.7
+
+Settings come from the environment; variables it does not set are read from ./.env, else
+./.env.example, so the local stack's secrets work without exporting anything.
+Exit codes: 0 all passed, 1 something failed (2: wrong arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_URL = "http://127.0.0.1:3000"
+SYMBOLS = {"ok": "PASS", "warning": "WARN", "failed": "FAIL", "skipped": "SKIP"}
+
+
+@dataclass
+class ComponentResult:
+    name: str
+    passed: bool
+    lines: list[str] = field(default_factory=list)
+
+
+def load_env_file(directory: Path = Path()) -> Path | None:
+    for candidate in (directory / ".env", directory / ".env.example"):
+        if candidate.is_file():
+            for line in candidate.read_text().splitlines():
+                key, sep, value = line.strip().partition("=")
+                if sep and key and not key.startswith("#"):
+                    os.environ.setdefault(key.strip(), value.strip())
+            return candidate
+    return None
+
+
+def http_get_text(url: str, headers: dict[str, str], timeout: float = 30) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310 - URL chosen by the operator
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8", "replace")
+
+
+def http_get(url: str, headers: dict[str, str], timeout: float = 30) -> tuple[int, dict[str, Any]]:
+    status, text = http_get_text(url, headers, timeout)
+    try:
+        return status, json.loads(text or "{}")
+    except ValueError:
+        return status, {"raw": text[:200]}
+
+
+def describe_checks(checks: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"  {SYMBOLS.get(c['status'], c['status']):4} {c['name']:<11} {c['duration']:>8.1f} ms  {c['message']}"
+        for c in checks
+    ]
+
+
+def probe_health_endpoint(base_url: str) -> ComponentResult:
+    result = ComponentResult("health", passed=True)
+    url = base_url.rstrip("/") + "/api/health"
+    secret = os.environ.get("HEALTH_CHECK_SECRET", "")
+    try:
+        refused, _ = http_get(url, {})
+        status, body = http_get(url, {"X-Health-Check-Secret": secret})
+    except OSError as error:
+        result.passed = False
+        result.lines.append(f"  FAIL cannot reach {url}: {error}")
+        return result
+    if refused not in (401, 503):
+        result.passed = False
+        result.lines.append(f"  FAIL a request without the secret got {refused}, expected 401")
+    else:
+        result.lines.append(f"  PASS a request without the secret is refused ({refused})")
+    if status not in (200, 503) or "checks" not in body:
+        result.passed = False
+        result.lines.append(f"  FAIL {url} answered {status}: {json.dumps(body)[:300]}")
+        return result
+    result.lines.append(f"  {'PASS' if status == 200 else 'FAIL'} {url} answered {status}: {body['status']}")
+    result.lines.extend(describe_checks(body["checks"]))
+    result.passed = result.passed and all(check["status"] != "failed" for check in body["checks"])
+    return result
+
+
+def probe_health_in_process() -> ComponentResult:
+    from platform_monitoring.health.checks import default_checks  # noqa: PLC0415
+    from platform_monitoring.health.service import HealthCheckService  # noqa: PLC0415
+    from platform_monitoring.health.settings import HealthSettings  # noqa: PLC0415
+
+    settings = HealthSettings.from_env()
+    report = HealthCheckService(default_checks(settings), timeout=settings.check_timeout).run()
+    body = report.to_dict()
+    lines = [f"  checks run in this process: {body['status']}", *describe_checks(body["checks"])]
+    passed = all(check["status"] != "failed" for check in body["checks"])
+    return ComponentResult("health", passed=passed, lines=lines)
+
+
+def scraped_samples(base_url: str) -> tuple[int, dict[str, float], set[str]]:
+    """(status, {sample name + sorted labels: value}, family names) of one scrape."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    secret = os.environ.get("METRICS_SECRET", "")
+    status, text = http_get_text(base_url.rstrip("/") + "/api/metrics", {"Authorization": f"Bearer {secret}"})
+    if status != 200:
+        return status, {}, set()
+    samples: dict[str, float] = {}
+    families: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        families.add(family.name)
+        for sample in family.samples:
+            samples[sample.name + json.dumps(sorted(sample.labels.items()))] = sample.value
+    return status, samples, families
+
+
+def health_requests(samples: dict[str, float]) -> float:
+    prefix = 'askproai_http_requests_total[["method", "GET"], ["route", "/api/health"]'
+    return sum(value for key, value in samples.items() if key.startswith(prefix))
+
+
+def probe_metrics_pipeline(base_url: str) -> ComponentResult:
+    """A metric written through the store shows up in a scrape: a health request is counted."""
+    from platform_monitoring.observability.catalog import CATALOG  # noqa: PLC0415
+
+    result = ComponentResult("performance", passed=True)
+    try:
+        status, before, families = scraped_samples(base_url)
+        if status != 200:
+            result.passed = False
+            result.lines.append(f"  FAIL /api/metrics answered {status}")
+            return result
+        http_get(
+            base_url.rstrip("/") + "/api/health", {"X-Health-Check-Secret": os.environ.get("HEALTH_CHECK_SECRET", "")}
+        )
+        _, after, _ = scraped_samples(base_url)
+    except OSError as error:
+        result.passed = False
+        result.lines.append(f"  FAIL cannot reach {base_url}: {error}")
+        return result
+    missing = sorted(m.name for m in CATALOG if m.name not in families)
+    counted = health_requests(after) - health_requests(before)
+    checks = [
+        (after.get("askproai_up[]") == 1.0, "askproai_up is 1"),
+        (not missing, "every catalog metric is exposed" + (f" (missing: {', '.join(missing)})" if missing else "")),
+        (counted >= 1, f"a health request was counted in askproai_http_requests_total (+{counted:g})"),
+    ]
+    for ok, text in checks:
+        result.lines.append(f"  {'PASS' if ok else 'FAIL'} {text}")
+        result.passed = result.passed and ok
+    return result
+
+
+def probe_alert_channels() -> ComponentResult:
+    """A test alert through every configured channel (email, SMS, Slack), each reported on its own line."""
+    from platform_monitoring.alerting.settings import AlertDispatcherSettings  # noqa: PLC0415
+    from platform_monitoring.wiring.alerting import send_test_alert  # noqa: PLC0415
+
+    results = send_test_alert(AlertDispatcherSettings.from_env())
+    symbols = {"sent": "PASS", "failed": "FAIL", "skipped": "SKIP"}
+    lines = [
+        f"  {symbols.get(r.status, r.status.upper()):4} {r.channel:<6} {r.target}: {r.status}"
+        + (f" ({r.detail})" if r.detail else "")
+        for r in results
+    ]
+    sent = [r for r in results if r.status == "sent"]
+    if not sent and not any(r.status == "failed" for r in results):
+        lines.append(
+            "  FAIL no alert channel is configured (ALERT_EMAIL_RECIPIENTS, ALERT_SLACK_WEBHOOK, ALERT_SMS_RECIPIENTS)"
+        )
+    return ComponentResult("alert", passed=bool(sent) and all(r.status != "failed" for r in results), lines=lines)
+
+
+PERFORMANCE_TEST_TRANSACTION = "monitoring_test"
+PERFORMANCE_TEST_THRESHOLD_MS = 50.0
+
+
+def sample(samples: dict[str, float], name: str, **labels: str) -> float:
+    return samples.get(name + json.dumps(sorted(labels.items())), 0.0)
+
+
+def exercise_performance_monitor() -> tuple[list[tuple[bool, str]], list[tuple[str, dict[str, str], str]]]:
+    """PerformanceMonitor in this process, writing to the metric store of this shell's REDIS_URL: a
+    slow transaction, a Stripe API call (retrieve the balance) and a slow query (SELECT SLEEP).
+    Returns (checks, expected increases in a scrape as (series, labels, description))."""
+    import io  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from platform_monitoring.core import clients  # noqa: PLC0415
+    from platform_monitoring.health.settings import HealthSettings  # noqa: PLC0415
+    from platform_monitoring.observability.metrics import recorder  # noqa: PLC0415
+    from platform_monitoring.observability.performance import PerformanceMonitor, mysql_connection  # noqa: PLC0415
+    from platform_monitoring.observability.store import RedisMetricBackend  # noqa: PLC0415
+
+    settings = HealthSettings.from_env()
+    timeout = settings.check_timeout
+    recorder.use(RedisMetricBackend(clients.redis_client(settings.redis, timeout)))
+    monitor = PerformanceMonitor(thresholds={PERFORMANCE_TEST_TRANSACTION: PERFORMANCE_TEST_THRESHOLD_MS})
+    log_handler = logging.getLogger("channel-performance").handlers[0]
+    captured = io.StringIO()
+    previous = log_handler.setStream(captured) if isinstance(log_handler, logging.StreamHandler) else None
+    checks: list[tuple[bool, str]] = []
+    try:
+        with monitor.transaction(PERFORMANCE_TEST_TRANSACTION, {"status_code": 200}):
+            time.sleep(PERFORMANCE_TEST_THRESHOLD_MS * 1.5 / 1000)
+        try:
+            monitor.monitor_api_call("stripe", clients.stripe_client(settings.stripe, timeout).balance.retrieve)
+            checks.append((True, "a Stripe API call (retrieve the balance) through monitor_api_call"))
+        except Exception as error:
+            checks.append((False, f"the Stripe API call failed: {type(error).__name__}"))
+        seconds = settings.database.slow_query_ms * 1.5 / 1000
+        try:
+            connection = mysql_connection(settings.database, timeout + seconds)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT SLEEP(%s)", (seconds,))
+            connection.close()
+        except Exception as error:
+            checks.append((False, f"the slow query could not run: {type(error).__name__}: {error}"))
+    finally:
+        if isinstance(log_handler, logging.StreamHandler):
+            log_handler.setStream(previous)
+    written = recorder.flush()
+    checks.append((written > 0, f"{written} metric updates written to the metric store (REDIS_URL)"))
+    logged = [json.loads(line) for line in captured.getvalue().splitlines() if line.startswith("{")]
+    messages = {line.get("message"): line for line in logged}
+    slow_query = messages.get("Slow query")
+    checks.append((f"Slow transaction: {PERFORMANCE_TEST_TRANSACTION}" in messages, "the slow transaction was logged"))
+    checks.append(
+        (
+            slow_query is not None,
+            "the slow query was logged on the performance channel"
+            + (f": {slow_query['sql']} ({slow_query['duration_ms']:.0f} ms)" if slow_query else ""),
+        )
+    )
+    expected = [
+        ("askproai_transaction_duration_ms_count", {"transaction": PERFORMANCE_TEST_TRANSACTION}, "transaction"),
+        ("askproai_slow_transactions_total", {"transaction": PERFORMANCE_TEST_TRANSACTION}, "slow transaction"),
+        ("askproai_external_api_calls_total", {"service": "stripe"}, "API call"),
+        ("askproai_slow_queries_total", {}, "slow query"),
+    ]
+    return checks, expected
+
+
+def probe_performance(base_url: str) -> ComponentResult:
+    """The metrics pipeline, then a transaction, an API call and a slow query, seen in a scrape."""
+    result = probe_metrics_pipeline(base_url)
+    if not result.passed:
+        return result
+    try:
+        _, before, _ = scraped_samples(base_url)
+        checks, expected = exercise_performance_monitor()
+        _, after, _ = scraped_samples(base_url)
+    except Exception as error:
+        result.passed = False
+        result.lines.append(f"  FAIL PerformanceMonitor could not be exercised: {type(error).__name__}: {error}")
+        return result
+    for name, labels, what in expected:
+        grown = sample(after, name, **labels) - sample(before, name, **labels)
+        shown = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+        checks.append((grown >= 1, f"the {what} was recorded: {shown} +{grown:g} in /api/metrics"))
+    for ok, text in checks:
+        result.lines.append(f"  {'PASS' if ok else 'FAIL'} {text}")
+        result.passed = result.passed and ok
+    return result
+
+
+def http_send(url: str, method: str, headers: dict[str, str], body: bytes | None) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - URL chosen by the operator
+            status, text = response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode("utf-8", "replace")
+    try:
+        return status, json.loads(text or "{}")
+    except ValueError:
+        return status, {"raw": text[:200]}
+
+
+def blocks_call(base_url: str, method: str, ip: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    """GET/PUT/DELETE /api/security/blocks/{ip} with ALERTS_API_SECRET."""
+    url = f"{base_url.rstrip('/')}/api/security/blocks/{urllib.parse.quote(ip, safe='')}"
+    headers = {"X-Alerts-Secret": os.environ.get("ALERTS_API_SECRET", ""), "Content-Type": "application/json"}
+    return http_send(url, method, headers, json.dumps(body).encode() if body is not None else None)
+
+
+def post_security_events(base_url: str, events: list[dict[str, Any]], secret: str) -> tuple[int, dict[str, Any]]:
+    """POST /api/events signed with `secret` (X-Monitoring-Signature, Stripe's scheme)."""
+    import hashlib  # noqa: PLC0415
+    import hmac  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    body = json.dumps({"events": events})
+    timestamp = int(time.time())
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Monitoring-Signature": f"t={timestamp},v1={digest}"}
+    return http_send(base_url.rstrip("/") + "/api/events", "POST", headers, body.encode())
+
+
+def describe_block(block: dict[str, Any]) -> str:
+    state = "BLOCKED" if block.get("blocked") else "not blocked"
+    return (
+        f"{block.get('ip')}: {state} until {block.get('until')} ({block.get('reason')}; decided by "
+        f"{block.get('decided_by')}; offence {block.get('offences')})"
+    )
+
+
+def manage_block(args: argparse.Namespace) -> ComponentResult:
+    """--block / --unblock / --lookup IP through the blocks API."""
+    result = ComponentResult("security", passed=False)
+    if args.block:
+        body: dict[str, Any] = {"by": os.environ.get("USER", "monitoring-test"), "reason": args.reason}
+        if args.hours is not None:
+            body["hours"] = args.hours
+        status, answer = blocks_call(args.url, "PUT", args.block, body)
+    elif args.unblock:
+        status, answer = blocks_call(
+            args.url, "DELETE", args.unblock, {"by": os.environ.get("USER", "monitoring-test")}
+        )
+    else:
+        status, answer = blocks_call(args.url, "GET", args.lookup)
+    result.passed = status == 200
+    if "block" in answer:
+        result.lines.append(f"  {'PASS' if result.passed else 'FAIL'} {describe_block(answer['block'])}")
+    else:
+        result.lines.append(f"  FAIL {status}: {json.dumps(answer.get('error', answer))[:300]}")
+    return result
+
+
+SECURITY_TEST_IP = "192.0.2.77"  # TEST-NET-1: never a real client
+
+
+def probe_security(args: argparse.Namespace) -> ComponentResult:
+    """Events in (signed, malformed, forged), counted in /api/metrics; then block, look up, unblock."""
+    if args.block or args.unblock or args.lookup:
+        return manage_block(args)
+    import time  # noqa: PLC0415
+
+    result = ComponentResult("security", passed=True)
+    secret = os.environ.get("EVENTS_SECRET", "")
+    occurred = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    event = {"type": "api_key_usage", "ip": SECURITY_TEST_IP, "occurred_at": occurred, "details": {"test": True}}
+    checks: list[tuple[bool, str]] = []
+    try:
+        scraped, before, _ = scraped_samples(args.url)
+        if scraped != 200:  # the processing is seen in /api/metrics: without it, fail now, not after the wait
+            result.passed = False
+            result.lines.append(f"  FAIL /api/metrics answered {scraped}: the event's processing cannot be seen")
+            return result
+        status, answer = post_security_events(args.url, [event, {**event, "ip": "not-an-ip"}], secret)
+        checks.append(
+            (
+                status == 202 and answer.get("accepted") == 1,
+                f"a signed batch is accepted ({status}, {answer.get('accepted')} of 2 events)",
+            )
+        )
+        errors = answer.get("errors") or [{}]
+        checks.append((errors[0].get("field") == "ip", f"the malformed event is named: {json.dumps(errors[0])}"))
+        forged, _ = post_security_events(args.url, [event], secret + "-forged")
+        checks.append((forged == 400, f"a wrongly signed batch is refused ({forged})"))
+        series = "askproai_security_events_total" + json.dumps([["type", "api_key_usage"]])
+        grown = 0.0
+        for _ in range(40):
+            _, after, _ = scraped_samples(args.url)
+            grown = after.get(series, 0.0) - before.get(series, 0.0)
+            if grown >= 1:
+                break
+            time.sleep(0.5)
+        checks.append(
+            (grown >= 1, f'the event was processed: askproai_security_events_total{{type="api_key_usage"}} +{grown:g}')
+        )
+        status, blocked = blocks_call(
+            args.url, "PUT", SECURITY_TEST_IP, {"hours": 1, "reason": "monitoring-test", "by": "monitoring-test"}
+        )
+        checks.append(
+            (
+                status == 200 and blocked.get("block", {}).get("blocked") is True,
+                f"PUT blocks {SECURITY_TEST_IP} ({status})",
+            )
+        )
+        status, looked = blocks_call(args.url, "GET", SECURITY_TEST_IP)
+        checks.append(
+            (status == 200 and looked.get("block", {}).get("blocked") is True, f"GET shows it blocked ({status})")
+        )
+        status, ended = blocks_call(args.url, "DELETE", SECURITY_TEST_IP, {"by": "monitoring-test"})
+        checks.append(
+            (status == 200 and ended.get("block", {}).get("blocked") is False, f"DELETE unblocks it ({status})")
+        )
+    except OSError as error:
+        result.passed = False
+        result.lines.append(f"  FAIL cannot reach {args.url}: {error}")
+        return result
+    for ok, text in checks:
+        result.lines.append(f"  {'PASS' if ok else 'FAIL'} {text}")
+        result.passed = result.passed and ok
+    return result
+
+
+COMPONENTS: dict[str, Callable[[argparse.Namespace], ComponentResult]] = {
+    "health": lambda args: probe_health_in_process() if args.in_process else probe_health_endpoint(args.url),
+    "alert": lambda args: probe_alert_channels(),
+    "performance": lambda args: probe_performance(args.url),
+    "security": probe_security,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="monitoring-test", description=__doc__.split("\n\n")[0])
+    for name in COMPONENTS:
+        parser.add_argument(f"--{name}", action="store_true", help=f"test {name} monitoring")
+    parser.add_argument("--all", action="store_true", help="test every component")
+    parser.add_argument("--url", default=os.environ.get("MONITORING_API_URL", DEFAULT_URL), help="API base URL")
+    parser.add_argument("--in-process", action="store_true", help="run health checks here, not via the API")
+    blocks = parser.add_mutually_exclusive_group()
+    blocks.add_argument("--block", metavar="IP", help="with --security: block this address now")
+    blocks.add_argument("--unblock", metavar="IP", help="with --security: end this address's block")
+    blocks.add_argument("--lookup", metavar="IP", help="with --security: show this address's block")
+    parser.add_argument("--hours", type=float, help="with --block: how long (default: the blocking rules')")
+    parser.add_argument("--reason", default="manual block (monitoring-test)", help="with --block: why")
+    args = parser.parse_args(argv)
+    if not args.all and not any(getattr(args, name) for name in COMPONENTS):
+        parser.error("choose at least one of " + ", ".join(f"--{n}" for n in [*COMPONENTS, "all"]))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    env_file = load_env_file()
+    args = parse_args(argv)
+    if env_file:
+        print(f"settings not in the environment were read from {env_file}")
+    chosen = [name for name in COMPONENTS if args.all or getattr(args, name)]
+    results = [COMPONENTS[name](args) for name in chosen]
+    for result in results:
+        print(f"{result.name}: {'passed' if result.passed else 'FAILED'}")
+        print("\n".join(result.lines))
+    return 0 if all(result.passed for result in results) else 1

@@ -1,0 +1,1 @@
+"""Stripe webhooks: verify and queue (ingest), then process each event exactly once."""

@@ -1,0 +1,67 @@
+"""The Stripe webhook functions' settings: signature tolerance, body limit, queue and idempotency table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from platform_monitoring.core.config import EnvReader
+from platform_monitoring.core.settings import (
+    WEBHOOK_MAX_BYTES_LIMIT,
+    WEBHOOKS_QUEUE_URL,
+    MonitoringSettings,
+    StripeSettings,
+)
+
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = "STRIPE_WEBHOOK_TOLERANCE_SECONDS"
+STRIPE_WEBHOOK_MAX_BYTES = "STRIPE_WEBHOOK_MAX_BYTES"
+WEBHOOK_AWS_TIMEOUT_SECONDS = "WEBHOOK_AWS_TIMEOUT_SECONDS"
+IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+IDEMPOTENCY_EXPIRY_SECONDS = "IDEMPOTENCY_EXPIRY_SECONDS"
+IDEMPOTENCY_EXPIRY_DEFAULT = 30 * 24 * 3600  # Stripe can resend an event for 30 days
+
+
+@dataclass(frozen=True)
+class StripeWebhookSettings:
+    """StripeWebhookFunction: verify the signature, enqueue, answer."""
+
+    monitoring: MonitoringSettings
+    stripe: StripeSettings
+    queue_url: str | None
+    tolerance_seconds: int
+    max_bytes: int
+    aws_timeout: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StripeWebhookSettings:
+        env = EnvReader(environ)
+        return cls(
+            monitoring=MonitoringSettings.from_env(env),
+            stripe=StripeSettings.from_env(env),
+            queue_url=env.url(WEBHOOKS_QUEUE_URL),
+            tolerance_seconds=env.integer(STRIPE_WEBHOOK_TOLERANCE_SECONDS, 300, 1, 86_400),
+            max_bytes=env.integer(STRIPE_WEBHOOK_MAX_BYTES, WEBHOOK_MAX_BYTES_LIMIT, 1, WEBHOOK_MAX_BYTES_LIMIT),
+            aws_timeout=env.number(WEBHOOK_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 25.0),
+        )
+
+
+@dataclass(frozen=True)
+class WebhookProcessorSettings:
+    """WebhookProcessorFunction: idempotency table and how long an event ID is remembered (its alerting
+    settings are alerting's own, read beside these by the function)."""
+
+    monitoring: MonitoringSettings
+    idempotency_table: str
+    idempotency_expiry_seconds: int
+    aws_timeout: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookProcessorSettings:
+        env = EnvReader(environ)
+        monitoring = MonitoringSettings.from_env(env)
+        return cls(
+            monitoring=monitoring,
+            idempotency_table=env.required(IDEMPOTENCY_TABLE),
+            idempotency_expiry_seconds=env.integer(IDEMPOTENCY_EXPIRY_SECONDS, IDEMPOTENCY_EXPIRY_DEFAULT, 3600),
+            aws_timeout=env.number(WEBHOOK_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 25.0),
+        )

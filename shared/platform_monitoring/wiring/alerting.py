@@ -1,0 +1,89 @@
+"""The process-wide AlertingService and the alert channels, built from settings and the environment.
+
+The platform's own functions call `alert()` (the guide's `app(AlertingService::class)->alert(...)`)::
+
+    from platform_monitoring.wiring.alerting import alert
+    alert("payment_failure", {"count": 5, "window": 5})
+
+Only this layer builds AWS clients for alerting; the alerting package takes them as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from platform_monitoring.alerting.delivery.channels import Channel, EmailChannel, SlackChannel, SmsChannel
+from platform_monitoring.alerting.delivery.dispatcher import (
+    AlertDispatcher,
+    DeliveryFailed,
+    DeliveryResult,
+    channel_test_notification,
+)
+from platform_monitoring.alerting.delivery.records import NoDeliveryRecords
+from platform_monitoring.alerting.notification import SnsPublisher
+from platform_monitoring.alerting.rules import RuleSet
+from platform_monitoring.alerting.service import AlertDecision, AlertingService
+from platform_monitoring.alerting.settings import AlertDispatcherSettings, AlertingSettings
+from platform_monitoring.alerting.store import DynamoAlertStore
+from platform_monitoring.core import clients
+from platform_monitoring.core.settings import AlertRecipients
+
+
+def build_alerting_service(settings: AlertingSettings) -> AlertingService:
+    """An AlertingService on the template's DynamoDB tables and SNS alerts topic."""
+    settings.require()
+    assert settings.alerts_table and settings.windows_table and settings.silences_table and settings.topic_arn
+    store = DynamoAlertStore(
+        clients.dynamodb_client(settings.aws_timeout),
+        settings.alerts_table,
+        settings.windows_table,
+        settings.silences_table,
+    )
+    return AlertingService(
+        RuleSet.load(settings.rule_overrides),
+        store,
+        SnsPublisher(clients.sns_client(settings.aws_timeout), settings.topic_arn),
+        runbook_base_url=settings.runbook_base_url,
+        stage=settings.monitoring.stage,
+        enabled=settings.monitoring.enabled,
+    )
+
+
+def build_channels(recipients: AlertRecipients, slack_timeout: float, aws_timeout: float) -> list[Channel]:
+    """The three channels from AlertRecipients (settings), with lazily created AWS clients."""
+    return [
+        EmailChannel(lambda: clients.ses_client(aws_timeout), recipients.email_from, recipients.emails),
+        SmsChannel(lambda: clients.sns_client(aws_timeout), recipients.sms_numbers),
+        SlackChannel(recipients.slack_webhook, slack_timeout),
+    ]
+
+
+_default_service: AlertingService | None = None
+
+
+def alerting_service(environ: Mapping[str, str] | None = None) -> AlertingService:
+    """The process's AlertingService, built from the environment on first use."""
+    global _default_service  # noqa: PLW0603 - one service per Lambda instance
+    if _default_service is None:
+        _default_service = build_alerting_service(AlertingSettings.from_env(environ))
+    return _default_service
+
+
+def alert(alert_type: str, context: Mapping[str, Any] | None = None) -> AlertDecision:
+    """The guide's `app(AlertingService::class)->alert(type, context)`."""
+    return alerting_service().alert(alert_type, context)
+
+
+def send_test_alert(settings: AlertDispatcherSettings) -> list[DeliveryResult]:
+    """`monitoring-test --alert`: a test notification through every configured channel, no records kept."""
+    dispatcher = AlertDispatcher(
+        build_channels(settings.recipients, settings.slack_timeout, settings.alerting.aws_timeout),
+        NoDeliveryRecords(),
+        attempts=1,
+    )
+    notification = channel_test_notification(settings.alerting.monitoring.stage, settings.alerting.runbook_base_url)
+    try:
+        return dispatcher.deliver(notification)
+    except DeliveryFailed as failed:
+        return failed.results

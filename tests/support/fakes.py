@@ -1,0 +1,392 @@
+"""In-memory stand-ins for the library's stores and publisher, for fast unit tests.
+
+Each keeps the same conditions as its real store (under a lock); tests/contract runs one suite on
+the fake and on the real store against moto server, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from platform_monitoring.observability.catalog import CATALOG
+
+if TYPE_CHECKING:
+    pass
+if TYPE_CHECKING:
+    pass
+from platform_monitoring.alerting.store import (
+    ACKNOWLEDGED,
+    FIRING,
+    RESOLVED,
+    AlertConflict,
+    AlertNotFound,
+    AlertRecord,
+    Claim,
+    NewAlert,
+    Silence,
+)
+
+if TYPE_CHECKING:
+    pass
+from platform_monitoring.alerting.notification import Notification
+
+if TYPE_CHECKING:
+    pass
+if TYPE_CHECKING:
+    pass
+from platform_monitoring.alerting.delivery.records import FAILED, SENDING, SENT
+from platform_monitoring.alerting.store import ACTIVE, _context_json
+from platform_monitoring.observability.store import DROPPED_METRIC, Update, series_key
+from platform_monitoring.security.events import SecurityEvent
+from platform_monitoring.security.rules import Block, WindowRule
+from platform_monitoring.security.stores import _replace, sort_key, window_keys
+
+
+class InMemoryMetricBackend:
+    """A fake with the same semantics as the Redis store, for unit tests."""
+
+    def __init__(self) -> None:
+        self.hashes: dict[str, dict[str, float]] = defaultdict(dict)
+        self.series: dict[str, set[str]] = defaultdict(set)
+        self.round_trips = 0
+
+    def apply(self, updates: list[Update], cap: int) -> None:
+        self.round_trips += 1
+        refused: set[tuple[str, str]] = set()
+        for update in updates:
+            known = self.series[update.metric]
+            if (update.metric, update.series) in refused:
+                continue
+            if update.series not in known:
+                if len(known) >= cap:
+                    refused.add((update.metric, update.series))
+                    dropped = series_key([update.metric])
+                    self.series[DROPPED_METRIC].add(dropped)
+                    counts = self.hashes[DROPPED_METRIC]
+                    counts[dropped] = counts.get(dropped, 0.0) + 1
+                    continue
+                known.add(update.series)
+            values = self.hashes[update.metric]
+            if update.op == "inc":
+                values[update.field] = values.get(update.field, 0.0) + update.value
+            else:
+                values[update.field] = update.value
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        self.round_trips += 1
+        return {metric.name: dict(self.hashes.get(metric.name, {})) for metric in CATALOG}
+
+
+# ---------------------------------------------------------------------------
+# In memory (unit tests)
+# ---------------------------------------------------------------------------
+class InMemoryAlertStore:
+    """The same conditions as DynamoAlertStore, each applied atomically under one lock.
+
+    `requests` counts calls the way DynamoDB would count requests, for tests that check costs.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.events: dict[str, list[int]] = {}
+        self.seen: set[tuple[str, str]] = set()
+        self.records: dict[str, dict[str, Any]] = {}
+        self.silence_items: dict[str, Silence] = {}
+        self.samples: dict[str, dict[int, dict[str, float]]] = {}
+        self.requests = 0
+
+    def _count_request(self) -> None:
+        self.requests += 1
+
+    def add_events(self, alert_id: str, at_ms: int, n: int, expires_at: int, occurrence_id: str | None = None) -> bool:
+        with self._lock:
+            self._count_request()
+            if occurrence_id is not None and n == 1:
+                if (alert_id, occurrence_id) in self.seen:
+                    return False
+                self.seen.add((alert_id, occurrence_id))
+            self.events.setdefault(alert_id, []).extend([at_ms] * n)
+            return True
+
+    def count_events(self, alert_id: str, after_ms: int) -> int:
+        with self._lock:
+            self._count_request()
+            return sum(1 for at in self.events.get(alert_id, []) if at > after_ms)
+
+    def _update(
+        self,
+        alert_id: str,
+        condition: Callable[[dict[str, Any] | None], bool],
+        change: Callable[[dict[str, Any]], None],
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """(old item copy, None) when applied; (None, current copy) when not."""
+        with self._lock:
+            self._count_request()
+            current = self.records.get(alert_id)
+            if not condition(current):
+                return None, dict(current) if current else None
+            old = dict(current or {})
+            item = current if current is not None else {"id": alert_id}
+            change(item)
+            self.records[alert_id] = item
+            return old, None
+
+    def repeat(
+        self, alert_id: str, now_ms: int, n: int, *, window_count: int, summary: str, context: dict[str, Any]
+    ) -> tuple[bool, AlertRecord | None]:
+        def condition(item: dict[str, Any] | None) -> bool:
+            return item is not None and (
+                item["status"] == ACKNOWLEDGED or (item["status"] == FIRING and item["notified_until"] > now_ms)
+            )
+
+        def change(item: dict[str, Any]) -> None:
+            item.update(
+                last_seen=now_ms, summary=summary, context_json=_context_json(context), window_count=window_count
+            )
+            item["count"] = item.get("count", 0) + n
+            item["suppressed"] = item.get("suppressed", 0) + 1
+
+        applied, current = self._update(alert_id, condition, change)
+        if applied is not None:
+            return True, AlertRecord.from_item(self.records[alert_id])
+        return False, AlertRecord.from_item(current) if current else None
+
+    @staticmethod
+    def _notify(item: dict[str, Any], alert: NewAlert) -> None:
+        item.update(
+            type=alert.type,
+            severity=alert.severity,
+            title=alert.title,
+            summary=alert.summary,
+            labels=dict(alert.labels),
+            context_json=_context_json(alert.context),
+            status=FIRING,
+            last_seen=alert.now,
+            last_notified=alert.now,
+            notified_until=alert.notify_until,
+            notification_id=alert.notification_id,
+            suppressed=0,
+            window_count=alert.window_count,
+        )
+
+    def claim(self, alert: NewAlert) -> Claim | None:
+        def condition(item: dict[str, Any] | None) -> bool:
+            return item is None or (item["status"] == FIRING and item["notified_until"] <= alert.now)
+
+        def change(item: dict[str, Any]) -> None:
+            self._notify(item, alert)
+            item.setdefault("first_seen", alert.now)
+            item["count"] = item.get("count", 0) + alert.occurrences
+            item["notifications"] = item.get("notifications", 0) + 1
+
+        old, _ = self._update(alert.id, condition, change)
+        if old is None:
+            return None
+        return Claim.after(old, alert)
+
+    def reopen(self, alert: NewAlert, resolved_at: int) -> Claim | None:
+        def condition(item: dict[str, Any] | None) -> bool:
+            return item is not None and item["status"] == RESOLVED and item.get("resolved_at") == resolved_at
+
+        def change(item: dict[str, Any]) -> None:
+            self._notify(item, alert)
+            item.update(first_seen=alert.now, count=alert.occurrences, notifications=1)
+            for name in (
+                "acknowledged_at",
+                "acknowledged_by",
+                "ack_note",
+                "resolved_at",
+                "resolved_by",
+                "resolution",
+                "silenced_until",
+                "expires_at",
+            ):
+                item.pop(name, None)
+
+        old, _ = self._update(alert.id, condition, change)
+        return None if old is None else Claim(0, alert.now, alert.occurrences)
+
+    def release(self, alert_id: str, notification_id: str) -> None:
+        self._update(
+            alert_id,
+            lambda item: item is not None and item.get("notification_id") == notification_id,
+            lambda item: item.update(notified_until=0),
+        )
+
+    def mark_silenced(self, alert_id: str, notification_id: str, until_ms: int, suppressed: int) -> None:
+        def change(item: dict[str, Any]) -> None:
+            item.update(notified_until=until_ms, silenced_until=until_ms)
+            item["suppressed"] = item.get("suppressed", 0) + suppressed
+
+        self._update(alert_id, lambda item: item is not None and item.get("notification_id") == notification_id, change)
+
+    def get(self, alert_id: str) -> AlertRecord | None:
+        with self._lock:
+            self._count_request()
+            item = self.records.get(alert_id)
+            return AlertRecord.from_item(item) if item else None
+
+    def alerts(self) -> list[AlertRecord]:
+        with self._lock:
+            self._count_request()
+            return [AlertRecord.from_item(item) for item in self.records.values()]
+
+    def _transition(
+        self, alert_id: str, allowed_from: tuple[str, ...], values: dict[str, Any], verb: str
+    ) -> AlertRecord:
+        old, current = self._update(
+            alert_id, lambda item: item is not None and item["status"] in allowed_from, lambda item: item.update(values)
+        )
+        if old is not None:
+            return AlertRecord.from_item(self.records[alert_id])
+        if current is None:
+            raise AlertNotFound(alert_id)
+        record = AlertRecord.from_item(current)
+        raise AlertConflict(f"alert {alert_id} is {record.status}; it cannot be {verb}", record)
+
+    def acknowledge(self, alert_id: str, by: str, note: str | None, now_ms: int) -> AlertRecord:
+        values = {"status": ACKNOWLEDGED, "acknowledged_at": now_ms, "acknowledged_by": by, "ack_note": note or ""}
+        return self._transition(alert_id, (FIRING,), values, "acknowledged")
+
+    def resolve(self, alert_id: str, by: str, resolution: str, now_ms: int, expires_at: int) -> AlertRecord:
+        values = {
+            "status": RESOLVED,
+            "resolved_at": now_ms,
+            "resolved_by": by,
+            "resolution": resolution,
+            "expires_at": expires_at,
+        }
+        return self._transition(alert_id, ACTIVE, values, "resolved")
+
+    def put_silence(self, silence: Silence, expires_at: int) -> None:
+        with self._lock:
+            self._count_request()
+            if silence.id in self.silence_items:
+                raise ValueError(f"silence {silence.id} exists")
+            self.silence_items[silence.id] = silence
+
+    def silences(self) -> list[Silence]:
+        with self._lock:
+            self._count_request()
+            return list(self.silence_items.values())
+
+    def delete_silence(self, silence_id: str) -> Silence | None:
+        with self._lock:
+            self._count_request()
+            return self.silence_items.pop(silence_id, None)
+
+    def put_sample(self, name: str, at_ms: int, values: dict[str, float], expires_at: int) -> None:
+        with self._lock:
+            self._count_request()
+            self.samples.setdefault(name, {})[at_ms] = dict(values)
+
+    def sample_since(self, name: str, since_ms: int) -> tuple[int, dict[str, float]] | None:
+        with self._lock:
+            self._count_request()
+            times = sorted(at for at in self.samples.get(name, {}) if at >= since_ms)
+            return (times[0], dict(self.samples[name][times[0]])) if times else None
+
+
+class RecordingPublisher:
+    """An in-memory topic for unit tests; `fail` makes the next publishes raise."""
+
+    def __init__(self) -> None:
+        self.notifications: list[Notification] = []
+        self.fail: Exception | None = None
+
+    def publish(self, notification: Notification) -> str:
+        if self.fail is not None:
+            raise self.fail
+        self.notifications.append(notification)
+        return notification.notification_id
+
+
+class InMemoryDeliveryStore:
+    """Unit tests' fake, same conditions."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+        self.requests = 0
+
+    def claim(self, notification_id: str, target: str, now_ms: int, lease_ms: int) -> int | None:
+        self.requests += 1
+        record = self.records.get((notification_id, target))
+        if record is not None and not (
+            record["status"] == FAILED or (record["status"] == SENDING and record["lease_until"] < now_ms)
+        ):
+            return None
+        attempts = (record or {}).get("attempts", 0) + 1
+        self.records[(notification_id, target)] = {
+            "status": SENDING,
+            "lease_until": now_ms + lease_ms,
+            "attempts": attempts,
+        }
+        return int(attempts)
+
+    def mark_sent(self, notification_id: str, target: str, now_ms: int, receipt: str) -> None:
+        self.requests += 1
+        self.records[(notification_id, target)].update(status=SENT, note=receipt)
+
+    def mark_failed(self, notification_id: str, target: str, now_ms: int, error: str) -> None:
+        self.requests += 1
+        self.records[(notification_id, target)].update(status=FAILED, note=error)
+
+
+class InMemoryBlockStore:
+    """The unit tests' fake, with the DynamoDB store's conditions applied under a lock."""
+
+    def __init__(self) -> None:
+        self.occurrences: dict[str, set[str]] = {}
+        self.blocks: dict[str, Block] = {}
+        self.lock = threading.Lock()
+        self.round_trips = 0
+
+    def add_occurrences(self, event: SecurityEvent, rules: tuple[WindowRule, ...], expires_at: int) -> bool:
+        keys = window_keys(event, rules)
+        with self.lock:
+            self.round_trips += 1
+            if any(sk in self.occurrences.get(pk, set()) for pk, sk in keys):
+                return False
+            for pk, sk in keys:
+                self.occurrences.setdefault(pk, set()).add(sk)
+            return True
+
+    def remove_occurrences(self, event: SecurityEvent, rules: tuple[WindowRule, ...]) -> None:
+        with self.lock:
+            self.round_trips += 1
+            for pk, sk in window_keys(event, rules):
+                self.occurrences.get(pk, set()).discard(sk)
+
+    def count(self, rule: WindowRule, ip: str, since_ms: int) -> int:
+        with self.lock:
+            self.round_trips += 1
+            return sum(1 for sk in self.occurrences.get(f"{rule.name}#{ip}", set()) if sk > sort_key(since_ms))
+
+    def get(self, ip: str) -> Block | None:
+        with self.lock:
+            self.round_trips += 1
+            return self.blocks.get(ip)
+
+    def put_block(self, block: Block, previous: Block | None, now_ms: int, expires_at: int, *, force: bool) -> bool:
+        with self.lock:
+            self.round_trips += 1
+            current = self.blocks.get(block.ip)
+            if current is not None and current.active(now_ms) and not force:
+                return False
+            if current != previous:
+                return False
+            self.blocks[block.ip] = block
+            return True
+
+    def end_block(self, ip: str, now_ms: int, by: str) -> Block | None:
+        with self.lock:
+            self.round_trips += 1
+            current = self.blocks.get(ip)
+            if current is None or not current.active(now_ms):
+                return current
+            ended = _replace(current, until_ms=now_ms, unblocked_at_ms=now_ms, unblocked_by=by)
+            self.blocks[ip] = ended
+            return ended
