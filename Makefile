@@ -87,10 +87,10 @@ invoke: install
 webhook: install
 	$(PY) -m localdev.stripe_sign --event-id $(WEBHOOK) | $(PY) -m localdev.invoke StripeWebhookFunction -
 
-# The MySQL migrations (shared/platform_monitoring/migrations/*.sql) against DB_HOST/DB_DATABASE...;
+# The MySQL migrations (shared/platform_monitoring/tools/migrations/*.sql) against DB_HOST/DB_DATABASE...;
 # `make local` applies them too. Shell variables win over .env.
 migrate: install services
-	$(PY) -m platform_monitoring.migrate
+	$(PY) -m platform_monitoring.tools.migrate
 
 bench: install services
 	$(PY) -m bench
