@@ -1,4 +1,4 @@
-"""Slow query logging on the pymysql connection clients.mysql_connection hands out, against MariaDB."""
+"""Slow query logging on the pymysql connection observability.performance.mysql_connection hands out, against MariaDB."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 
 import pymysql.cursors
 import pytest
-from platform_monitoring.core.clients import mysql_connection
 from platform_monitoring.core.config import Secret
 from platform_monitoring.core.settings import DatabaseSettings
 from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.observability.performance import mysql_connection
 
 from tests.support.fakes import InMemoryMetricBackend
 from tests.support.logs import captured_channel

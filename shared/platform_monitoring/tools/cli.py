@@ -29,6 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from platform_monitoring.alerting.settings import AlertDispatcherSettings
+from platform_monitoring.core import clients
+from platform_monitoring.health.checks import default_checks
+from platform_monitoring.health.service import HealthCheckService
+from platform_monitoring.health.settings import HealthSettings
+from platform_monitoring.observability.catalog import CATALOG
+from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.observability.performance import PerformanceMonitor, mysql_connection
+from platform_monitoring.observability.store import RedisMetricBackend
+from platform_monitoring.wiring.alerting import send_test_alert
+
 DEFAULT_URL = "http://127.0.0.1:3000"
 SYMBOLS = {"ok": "PASS", "warning": "WARN", "failed": "FAIL", "skipped": "SKIP"}
 
@@ -102,9 +113,6 @@ def probe_health_endpoint(base_url: str) -> ComponentResult:
 
 
 def probe_health_in_process() -> ComponentResult:
-    from platform_monitoring.health.checks import default_checks  # noqa: PLC0415
-    from platform_monitoring.health.service import HealthCheckService  # noqa: PLC0415
-    from platform_monitoring.health.settings import HealthSettings  # noqa: PLC0415
 
     settings = HealthSettings.from_env()
     report = HealthCheckService(default_checks(settings), timeout=settings.check_timeout).run()
@@ -138,7 +146,6 @@ def health_requests(samples: dict[str, float]) -> float:
 
 def probe_metrics_pipeline(base_url: str) -> ComponentResult:
     """A metric written through the store shows up in a scrape: a health request is counted."""
-    from platform_monitoring.observability.catalog import CATALOG  # noqa: PLC0415
 
     result = ComponentResult("performance", passed=True)
     try:
@@ -170,8 +177,6 @@ def probe_metrics_pipeline(base_url: str) -> ComponentResult:
 
 def probe_alert_channels() -> ComponentResult:
     """A test alert through every configured channel (email, SMS, Slack), each reported on its own line."""
-    from platform_monitoring.alerting.settings import AlertDispatcherSettings  # noqa: PLC0415
-    from platform_monitoring.wiring.alerting import send_test_alert  # noqa: PLC0415
 
     results = send_test_alert(AlertDispatcherSettings.from_env())
     symbols = {"sent": "PASS", "failed": "FAIL", "skipped": "SKIP"}
@@ -203,12 +208,6 @@ def exercise_performance_monitor() -> tuple[list[tuple[bool, str]], list[tuple[s
     import io  # noqa: PLC0415
     import logging  # noqa: PLC0415
     import time  # noqa: PLC0415
-
-    from platform_monitoring.core import clients  # noqa: PLC0415
-    from platform_monitoring.health.settings import HealthSettings  # noqa: PLC0415
-    from platform_monitoring.observability.metrics import recorder  # noqa: PLC0415
-    from platform_monitoring.observability.performance import PerformanceMonitor, mysql_connection  # noqa: PLC0415
-    from platform_monitoring.observability.store import RedisMetricBackend  # noqa: PLC0415
 
     settings = HealthSettings.from_env()
     timeout = settings.check_timeout

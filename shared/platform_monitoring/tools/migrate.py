@@ -16,6 +16,7 @@ from typing import Any
 
 from platform_monitoring.core.config import EnvReader
 from platform_monitoring.core.settings import DatabaseSettings
+from platform_monitoring.tools.cli import load_env_file
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -70,7 +71,6 @@ def migrate(settings: DatabaseSettings, timeout: float = 10.0) -> list[str]:
 
 
 def main() -> int:
-    from platform_monitoring.tools.cli import load_env_file  # noqa: PLC0415 - ./.env, else ./.env.example; the shell wins
 
     load_env_file()
     settings = DatabaseSettings.from_env(EnvReader())
