@@ -44,9 +44,12 @@ services:
 prometheus:
 	@scripts/ensure-prometheus
 
+# The library's layers (pyproject.toml [tool.importlinter], docs/architecture.md) and no import cycle.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) scripts/check_import_cycles.py
 
 types: install
 	$(VENV)/bin/mypy
