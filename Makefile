@@ -50,6 +50,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) scripts/check_import_cycles.py
+	$(PY) scripts/readme_map.py --check
 
 types: install
 	$(VENV)/bin/mypy
