@@ -1,4 +1,19 @@
-"""alerting.store"""
+"""Alert state in DynamoDB: rule windows, active alert records, silences, sampled counters.
+
+Every decision two Lambdas could make at once is one conditional write here, so DynamoDB
+settles the race; the service (alerting/service.py) holds the logic, this module the writes.
+
+Tables (see template.yaml and docs/alerting.md):
+- AlertWindowsTable, key (pk, sk), TTL `expires_at`:
+    occurrences  pk "event#<alert id>"   sk "<epoch ms, 15 digits>#<random hex>"
+    samples      pk "sample#<name>"      sk "<epoch ms, 15 digits>"   (counter totals, for rates)
+- AlertsTable, key `id` (the alert id: its type, plus a hash of its grouping labels), TTL
+  `expires_at` set only once resolved.
+- AlertSilencesTable, key `id`, TTL `expires_at` (a day after the silence ends).
+
+`tests/support/fakes.py` has the unit tests' InMemoryAlertStore, with the same conditions applied
+under a lock; tests/contract runs one suite on both.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,20 @@
-"""observability.store"""
+"""Prometheus counters, gauges and histograms shared by every Lambda instance, kept in Redis.
+
+Writing: callers increment a per-invocation `MetricBuffer` (no I/O); `flush()` sends all of
+the invocation's updates to Redis in one round trip (one Lua script call), which also
+enforces the per-metric series cap atomically. A Redis outage never fails the caller: the
+updates are dropped, logged once per outage and counted in CloudWatch (EMF).
+
+Reading: `snapshot()` fetches every metric in one pipelined round trip (one HGETALL per
+catalog metric, all in the same pipeline): no KEYS, no SCAN, nothing per series.
+
+Layout, all keys under one hash tag so a Redis Cluster keeps them in one slot:
+  {askproai}:m:<metric>   hash  field = series key (JSON list of label values)
+                                 histograms: <series>|<bucket index>, <series>|sum, <series>|count
+  {askproai}:s:<metric>   set   the series keys, for the cardinality cap
+Label values are stored as JSON, so any character is safe; prometheus_client escapes them
+for the exposition format.
+"""
 
 from __future__ import annotations
 

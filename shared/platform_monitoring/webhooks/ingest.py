@@ -1,4 +1,18 @@
-"""webhooks.ingest"""
+"""StripeWebhookFunction's logic: verify Stripe's signature, put the event on the webhooks queue, answer.
+
+Nothing is processed here: Stripe waits for the answer (and retries on a slow or non-2xx one),
+so the endpoint only proves the event is Stripe's and hands it to SQS. WebhookProcessorFunction
+does the rest (webhooks/processor.py).
+
+Order of the checks, cheapest refusal first; every refusal is JSON that echoes nothing sent:
+  503 not_configured / secret_unavailable   STRIPE_WEBHOOK_SECRET (or the queue) is missing: fail closed
+  413 payload_too_large                     the body is over STRIPE_WEBHOOK_MAX_BYTES
+  415 unsupported_media_type                the Content-Type is not application/json
+  400 missing_signature / malformed_signature / invalid_signature / signature_expired
+  400 invalid_event                         signed, but not a Stripe event (no evt_ id or type)
+  503 queue_unavailable                     SQS did not take it: Stripe retries later
+  200 {"received": true}                    queued
+"""
 
 from __future__ import annotations
 

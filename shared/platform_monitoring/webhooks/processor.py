@@ -1,4 +1,23 @@
-"""webhooks.processor"""
+"""WebhookProcessorFunction's logic: each Stripe event from the webhooks queue, processed exactly once.
+
+- Batches come from SQS; Powertools' BatchProcessor reports failed records as
+  `batchItemFailures`, so a poison message is retried alone and, after the queue's
+  maxReceiveCount, moves to the dead-letter queue without holding back the rest of its batch.
+- Exactly once: Powertools Idempotency keyed by the Stripe event ID (`stripe-event#<md5 of id>`)
+  in DynamoDB. The first delivery writes an INPROGRESS record with a conditional put; a
+  redelivery of a finished event gets the stored result and changes nothing; one that arrives
+  while the first is still running fails (and is retried later by SQS) instead of running twice.
+- Metrics are committed only once the record is COMPLETED: a handler builds its effects, and
+  they reach the metric store (and CloudWatch) after the idempotent call returned having run the
+  handler in this invocation. A failure at any step before that leaves no count behind, so the
+  retry counts the event once.
+- Alerts are sent from inside the idempotent call, before the record is completed: if sending
+  fails the event is retried (at least once, never silently lost).
+- Handlers only add to counters, so events are handled in whatever order they arrive.
+- Each event is timed as the guide's `stripe_webhook` transaction, with `status_code` (200
+  processed, ignored or duplicate; 409 already in progress elsewhere; 500 failed) and
+  `webhook_type`, and in `stripe_webhook_duration_ms{type}`.
+"""
 
 from __future__ import annotations
 
