@@ -1,4 +1,10 @@
-"""The guide's log channels as JSON (Powertools Logger), masked, with correlation IDs and request context."""
+"""The guide's log channels: the one place that creates loggers; everything else imports them from here.
+
+Log channels are the guide's six (monitoring, security, performance, stripe, portal,
+webhooks), each a Powertools Logger with its own LOG_LEVEL_<CHANNEL>, writing JSON lines
+with `channel`, the correlation ID, the Lambda context, request metadata and user/company
+context when present. Every record passes through the masking formatter.
+"""
 
 from __future__ import annotations
 

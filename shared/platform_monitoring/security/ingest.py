@@ -1,4 +1,22 @@
-"""POST /api/events: verify the signature, validate every event, queue them."""
+"""Security events in: POST /api/events (EventsFunction) onto the queue; processor.py takes them from there.
+
+POST /api/events, checks cheapest refusal first, every refusal JSON that echoes nothing sent:
+  503 not_configured / secret_unavailable / queue_unavailable
+  413 payload_too_large     415 unsupported_media_type
+  400 missing_signature / malformed_signature / invalid_signature / signature_expired
+      (`X-Monitoring-Signature: t=<unix>,v1=<hex>`: Stripe's scheme keyed with EVENTS_SECRET, checked
+      by the Stripe library's own verify_header, several v1 values allowed, 300 s window)
+  400 invalid_json / invalid_request (not {"events": [...]}, empty, over MAX_EVENTS)
+  400 invalid_events        every event is malformed: `errors` names each event's index and field
+  202 {"accepted": n, "event_ids": [...], "errors": [...]}   the valid events are queued; the
+      malformed ones are listed in `errors` (index, field, message) and the rest still lands.
+
+Each accepted event is one message on the security events queue (so each is retried alone);
+SecurityEventsProcessorFunction takes it from there: SecurityMonitor.record (windows, blocks,
+metrics, alert, security log), then the `security_logs` row (INSERT IGNORE on event_id). When
+MySQL is down the record fails and SQS retries it (then the DLQ, with an alarm); the DynamoDB
+part recognises the redelivery, so nothing is counted twice and the row lands once MySQL answers.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,31 @@
-"""SecurityMonitor: count events per IP, block on a rule, alert on breaches."""
+"""The guide's SecurityMonitor: security events, automatic IP blocks, the allowlist.
+
+The event itself is in events.py, addresses and the allowlist in addresses.py, the rules and the
+block in rules.py, their DynamoDB tables in stores.py; this module decides.
+
+An event is `{"type", "ip", "user_id", "company_id", "user_agent", "occurred_at", "details"}`
+(plus an optional `id`); `parse_event` validates one and names the field that is wrong.
+
+`SecurityMonitor.record(event)` is the one code path every ingestion route ends in (the
+/api/events queue, the EventBridge bus, direct calls from the platform's functions):
+
+- the event is counted against its IP's windows in DynamoDB (one occurrence item per rule,
+  written in one transaction; a redelivered event finds its items and changes nothing),
+- when a window reaches its limit the IP is blocked (one conditional write, so many Lambdas
+  deciding at once block it once and count it once),
+- metrics and the `security_breach_attempt` alert occurrence are applied on first delivery only,
+- the event is logged on the security channel (masked) and handed back for `security_logs`.
+
+Blocking rules (defaults are the guide's; docs/security.md):
+  5 failed logins from an IP in 15 minutes, 20 security events in 1 hour,
+  10 rate limit violations in 5 minutes   ->  block for 24 hours.
+A repeat offender (an IP blocked before, its last block ended less than 30 days ago) is blocked
+for twice as long as last time, capped at 7 days: 24 h, 48 h, 96 h, 7 d, 7 d...
+
+Blocks live in DynamoDB with a TTL attribute, but TTL deletion can lag by days, so every read
+compares `until_ms` with the clock. Allowlisted addresses and CIDR ranges are never blocked.
+IPv4 and IPv6 are normalised (`::ffff:1.2.3.4` is 1.2.3.4, IPv6 is compressed lower case).
+"""
 
 from __future__ import annotations
 

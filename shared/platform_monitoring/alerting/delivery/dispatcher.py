@@ -1,4 +1,26 @@
-"""AlertDispatcher: one notification to every channel, each once, failures reported and retried."""
+"""AlertDispatcher: email (SES), SMS (SNS) and Slack, each channel isolated, none sent twice.
+
+Messages are built in messages.py, sent by the channels in channels.py, claimed and recorded in
+records.py; this module runs one notification through all of them.
+
+AlertDispatcherFunction receives each notification from the alerts topic and hands it to
+`AlertDispatcher.deliver`:
+- A channel's targets are `email` (one message to every ALERT_EMAIL_RECIPIENTS address),
+  `sms:<number>` (one per ALERT_SMS_RECIPIENTS number) and `slack`. A channel without
+  recipients is skipped with a log line.
+- Before sending to a target the dispatcher claims it with one conditional write in
+  AlertDeliveriesTable (notification id + target): a target already delivered, or being
+  delivered by a concurrent invocation (a lease), is not sent again. So when Lambda retries
+  the invocation after a failure, only the targets that failed are tried again.
+- The targets are sent to concurrently, so a Slack webhook that hangs until its timeout
+  delays nothing else; an exception in one never reaches another.
+- When a target fails, the successes are recorded first, then `DeliveryFailed` is raised so
+  Lambda's asynchronous retry runs (twice), after which the event lands in the dead-letter
+  queue (alarmed). On the last attempt the failing channel is itself reported through the
+  channels that work (the `alert_channel_failure` rule, throttled like any alert).
+
+Every message is built from an already-masked notification and masked again as text.
+"""
 
 from __future__ import annotations
 
