@@ -52,6 +52,8 @@ def bench_health() -> None:
     checks = [DelayedCheck(name, delay) for name, delay in zip(names, DELAYS, strict=True)]
     slowest = max(DELAYS)
     health = _load_health_function()
+    from tests.support.lambda_context import FakeLambdaContext  # the loader put the repository on sys.path
+
     health.service = HealthCheckService(checks, timeout=2.0)
     event = json.loads((ROOT / "events" / "health.json").read_text())
     event["headers"]["X-Health-Check-Secret"] = os.environ["HEALTH_CHECK_SECRET"]
@@ -59,7 +61,7 @@ def bench_health() -> None:
     concurrent, sequential = [], []
     for _ in range(ROUNDS):
         started = time.perf_counter()
-        response = health.lambda_handler(event, _Context())
+        response = health.lambda_handler(event, FakeLambdaContext())
         concurrent.append(time.perf_counter() - started)
         assert response["statusCode"] == 200, response
         started = time.perf_counter()
@@ -151,13 +153,6 @@ def _load_health_function() -> Any:
     from tests.support.functions import cold_start as load
 
     return load("health", {"LOG_LEVEL_MONITORING": "warning"})
-
-
-class _Context:
-    function_name, aws_request_id, memory_limit_in_mb = "Bench", "bench", 512
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
 
 
 def bench_webhooks() -> None:

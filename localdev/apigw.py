@@ -45,10 +45,10 @@ from localdev.template import (
     DEFAULT_REGION,
     Resolver,
     Template,
-    _referenced_id,
     describe_resources,
     functions,
 )
+from localdev.template.specs import _referenced_id
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 API_ID = "local"

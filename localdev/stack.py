@@ -257,12 +257,11 @@ class LocalStack:
             self.log(f"warning: could not ensure MySQL database {name!r}: {error}")
             return
         # The bundle's migrations (security_logs), as `make migrate` applies them.
-        from platform_monitoring.core.config import EnvReader  # noqa: PLC0415
         from platform_monitoring.core.settings import DatabaseSettings  # noqa: PLC0415
         from platform_monitoring.tools.migrate import migrate  # noqa: PLC0415 - the stack's own process
 
         try:
-            applied = migrate(DatabaseSettings.from_env(EnvReader(self.overrides)))
+            applied = migrate(DatabaseSettings.from_env(self.overrides))
         except Exception as error:
             self.log(f"warning: could not apply the MySQL migrations to {name!r}: {error}")
             return

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from platform_monitoring.core.config import EnvReader
 from platform_monitoring.core.masking import mask_text
 from platform_monitoring.core.settings import MonitoringSettings
 from platform_monitoring.observability.invocation import configure
@@ -19,7 +18,7 @@ from platform_monitoring.security.addresses import normalise_ip
 from platform_monitoring.security.settings import SecuritySettings
 from platform_monitoring.wiring.security import build_security_monitor
 
-configure(MonitoringSettings.from_env(EnvReader()))
+configure(MonitoringSettings.from_env())
 monitor = build_security_monitor(SecuritySettings.from_env())
 
 

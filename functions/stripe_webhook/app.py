@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
+from platform_monitoring.api.bodies import request_body
 from platform_monitoring.api.responses import create_resolver, json_response
 from platform_monitoring.core import clients
 from platform_monitoring.observability.invocation import configure, instrument
@@ -24,8 +24,7 @@ clients.preload_stripe()  # the signature check's library, imported during init 
 @app.post("/api/webhooks/stripe")
 def receive() -> Response[str]:
     event = app.current_event
-    raw = event.body or ""
-    body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
+    body = request_body(event)
     answer = ingest.receive(event.headers, body, correlation_id_from(event.raw_event))
     return json_response(200, answer)
 

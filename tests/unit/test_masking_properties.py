@@ -24,7 +24,6 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from platform_monitoring.alerting.delivery import messages
 from platform_monitoring.alerting.notification import Notification
-from platform_monitoring.core.config import EnvReader
 from platform_monitoring.core.masking import MASK, is_sensitive_key, luhn_valid, mask_text
 from platform_monitoring.core.settings import SentrySettings
 from platform_monitoring.observability import sentry
@@ -353,7 +352,7 @@ def sentry_client() -> Iterator[tuple[sentry_sdk.Client, RecordingTransport]]:
     sentry_sdk.init = lambda **kwargs: options.update(kwargs)  # type: ignore[assignment]
     sentry._sentry_started = False
     try:
-        env = EnvReader({"SENTRY_DSN": "https://publickey@o1.ingest.sentry.io/42", "SENTRY_TRACES_SAMPLE_RATE": "1"})
+        env = {"SENTRY_DSN": "https://publickey@o1.ingest.sentry.io/42", "SENTRY_TRACES_SAMPLE_RATE": "1"}
         assert sentry.init_sentry(SentrySettings.from_env(env))
     finally:
         sentry_sdk.init, sentry._sentry_started = real_init, started

@@ -26,7 +26,7 @@ def test_reads_the_guides_configuration_typed() -> None:
         "ALERT_SLACK_WEBHOOK": "https://hooks.slack.com/services/T0/B0/xyz",
         "LOG_LEVEL_SECURITY": "ERROR",
     }
-    settings = MonitoringSettings.from_env(EnvReader(env))
+    settings = MonitoringSettings.from_env(env)
     assert settings.enabled is False
     assert settings.sentry.environment == "staging"
     assert settings.sentry.traces_sample_rate == 0.25
@@ -85,7 +85,7 @@ def test_unset_secret_is_unconfigured() -> None:
 
 
 def test_sentry_dsn_alias() -> None:
-    settings = MonitoringSettings.from_env(EnvReader({"SENTRY_DSN": "https://k@sentry.example/2"}))
+    settings = MonitoringSettings.from_env({"SENTRY_DSN": "https://k@sentry.example/2"})
     assert settings.sentry.dsn.variable == "SENTRY_DSN"
     assert settings.sentry.dsn.configured
 

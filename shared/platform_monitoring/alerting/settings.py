@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from platform_monitoring.core.config import ConfigurationError, EnvReader, Secret
+from platform_monitoring.core.config import ConfigurationError, EnvSource, Secret, env_reader
 from platform_monitoring.core.settings import ALERTS_API_SECRET, AlertRecipients, MonitoringSettings
 
 ALERTS_TABLE = "ALERTS_TABLE"
@@ -49,10 +48,8 @@ class AlertingSettings:
                 raise ConfigurationError(f"{name} is required for alerting but not set")
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, monitoring: MonitoringSettings | None = None
-    ) -> AlertingSettings:
-        env = EnvReader(environ)
+    def from_env(cls, environ: EnvSource = None, monitoring: MonitoringSettings | None = None) -> AlertingSettings:
+        env = env_reader(environ)
         base = env.url(ALERT_RUNBOOK_BASE_URL) or DEFAULT_RUNBOOK_BASE_URL
         return cls(
             monitoring=monitoring or MonitoringSettings.from_env(env),
@@ -78,10 +75,10 @@ class AlertDispatcherSettings:
         return self.alerting.monitoring.alert_recipients
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertDispatcherSettings:
-        env = EnvReader(environ)
+    def from_env(cls, environ: EnvSource = None) -> AlertDispatcherSettings:
+        env = env_reader(environ)
         return cls(
-            alerting=AlertingSettings.from_env(environ),
+            alerting=AlertingSettings.from_env(env),
             deliveries_table=env.string(ALERT_DELIVERIES_TABLE),
             slack_timeout=env.number(ALERT_SLACK_TIMEOUT_SECONDS, 5.0, 0.1, 60.0),
             delivery_attempts=env.integer(ALERT_DELIVERY_ATTEMPTS, 3, 1, 10),
@@ -94,6 +91,6 @@ class AlertsApiSettings:
     secret: Secret
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertsApiSettings:
-        env = EnvReader(environ)
-        return cls(alerting=AlertingSettings.from_env(environ), secret=env.secret(ALERTS_API_SECRET))
+    def from_env(cls, environ: EnvSource = None) -> AlertsApiSettings:
+        env = env_reader(environ)
+        return cls(alerting=AlertingSettings.from_env(env), secret=env.secret(ALERTS_API_SECRET))

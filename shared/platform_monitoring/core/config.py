@@ -3,6 +3,11 @@
 A bad value raises ConfigurationError naming the variable (never echoing a secret), which stops
 the function's cold start. Why dataclasses and not pydantic: the layer stays small and a cold
 start does not pay pydantic's import; the validation needed is a handful of typed parsers.
+
+Every settings class takes the environment one way: `from_env(environ: EnvSource = None)`, where
+`EnvSource` is nothing (the process's environment), a mapping of variables (tests, the local stack)
+or an EnvReader already made over one; `env_reader()` turns any of them into the EnvReader the
+class reads. A class that holds others passes its reader on, so one reader serves the whole tree.
 """
 
 from __future__ import annotations
@@ -169,6 +174,14 @@ class EnvReader:
                     return Secret(variable, source, reference, max_age)  # type: ignore[arg-type]
             return Secret(variable, "env", value, max_age)
         return Secret(name, "unset", "", max_age)
+
+
+EnvSource = EnvReader | Mapping[str, str] | None
+
+
+def env_reader(environ: EnvSource = None) -> EnvReader:
+    """The EnvReader over `environ`: itself when it is one, else a new one (None: os.environ)."""
+    return environ if isinstance(environ, EnvReader) else EnvReader(environ)
 
 
 def _split_list(value: str | None) -> tuple[str, ...]:

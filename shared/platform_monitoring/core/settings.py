@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from platform_monitoring.core.config import _EMAIL, ConfigurationError, EnvReader, Secret
+from platform_monitoring.core.config import _EMAIL, ConfigurationError, EnvSource, Secret, env_reader
 
 # --- variable names -------------------------------------------------------------------
 MONITORING_ENABLED = "MONITORING_ENABLED"
@@ -66,7 +66,8 @@ class SentrySettings:
     profiles_sample_rate: float
 
     @classmethod
-    def from_env(cls, env: EnvReader) -> SentrySettings:
+    def from_env(cls, environ: EnvSource = None) -> SentrySettings:
+        env = env_reader(environ)
         return cls(
             dsn=env.secret(*SENTRY_DSN_VARIABLES),
             environment=env.string(SENTRY_ENVIRONMENT, "production") or "production",
@@ -83,7 +84,8 @@ class AlertRecipients:
     sms_numbers: tuple[str, ...]
 
     @classmethod
-    def from_env(cls, env: EnvReader) -> AlertRecipients:
+    def from_env(cls, environ: EnvSource = None) -> AlertRecipients:
+        env = env_reader(environ)
         slack = env.secret(ALERT_SLACK_WEBHOOK)
         # http:// only on loopback: the local stack's and the tests' Slack capture servers.
         if slack.source == "env" and not slack.reference.startswith(("https://", *_LOOPBACK_HTTP)):
@@ -117,7 +119,8 @@ class MonitoringSettings:
     slow_transaction_ms: float = 1000.0  # PerformanceMonitor: slower transactions are logged and counted
 
     @classmethod
-    def from_env(cls, env: EnvReader) -> MonitoringSettings:
+    def from_env(cls, environ: EnvSource = None) -> MonitoringSettings:
+        env = env_reader(environ)
         levels = {
             channel: env.choice(f"LOG_LEVEL_{channel.upper()}", LOG_LEVELS, default)
             for channel, default in LOG_LEVEL_DEFAULTS.items()
@@ -146,7 +149,8 @@ class DatabaseSettings:
     slow_query_ms: float = 100.0  # queries slower than this are logged on the performance channel
 
     @classmethod
-    def from_env(cls, env: EnvReader) -> DatabaseSettings:
+    def from_env(cls, environ: EnvSource = None) -> DatabaseSettings:
+        env = env_reader(environ)
         return cls(
             host=env.string(DB_HOST, "127.0.0.1") or "127.0.0.1",
             port=env.integer(DB_PORT, 3306, 1, 65535),
@@ -162,7 +166,8 @@ class RedisSettings:
     url: Secret  # a Redis URL may carry a password
 
     @classmethod
-    def from_env(cls, env: EnvReader) -> RedisSettings:
+    def from_env(cls, environ: EnvSource = None) -> RedisSettings:
+        env = env_reader(environ)
         url = env.secret(REDIS_URL)
         if url.source == "unset":
             url = Secret(REDIS_URL, "env", "redis://127.0.0.1:6379/0")
@@ -178,7 +183,8 @@ class StripeSettings:
     api_base: str | None
 
     @classmethod
-    def from_env(cls, env: EnvReader) -> StripeSettings:
+    def from_env(cls, environ: EnvSource = None) -> StripeSettings:
+        env = env_reader(environ)
         key = env.secret(STRIPE_SECRET_KEY)
         if key.source == "env" and not key.reference.startswith(("sk_", "rk_")):
             raise ConfigurationError(
@@ -198,7 +204,8 @@ class QueueSettings:
     urls: Mapping[str, str | None]
 
     @classmethod
-    def from_env(cls, env: EnvReader) -> QueueSettings:
+    def from_env(cls, environ: EnvSource = None) -> QueueSettings:
+        env = env_reader(environ)
         return cls(
             urls={
                 "default": env.url(DEFAULT_QUEUE_URL),

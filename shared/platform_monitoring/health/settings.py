@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from platform_monitoring.core.config import EnvReader, Secret
+from platform_monitoring.core.config import EnvSource, Secret, env_reader
 from platform_monitoring.core.settings import (
     HEALTH_CHECK_TIMEOUT_SECONDS,
     DatabaseSettings,
@@ -42,8 +41,8 @@ class HealthSettings:
         return self.monitoring.redis
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> HealthSettings:
-        env = EnvReader(environ)
+    def from_env(cls, environ: EnvSource = None) -> HealthSettings:
+        env = env_reader(environ)
         return cls(
             monitoring=MonitoringSettings.from_env(env),
             secret=env.secret(HEALTH_CHECK_SECRET),

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from platform_monitoring.core.config import EnvReader, Secret
+from platform_monitoring.core.config import EnvSource, Secret, env_reader
 from platform_monitoring.core.settings import MonitoringSettings
 
 METRICS_SECRET = "METRICS_SECRET"
@@ -17,6 +16,6 @@ class MetricsSettings:
     secret: Secret
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricsSettings:
-        env = EnvReader(environ)
+    def from_env(cls, environ: EnvSource = None) -> MetricsSettings:
+        env = env_reader(environ)
         return cls(monitoring=MonitoringSettings.from_env(env), secret=env.secret(METRICS_SECRET))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from platform_monitoring.alerting.settings import AlertingSettings
+from platform_monitoring.core.config import EnvSource, env_reader
 from platform_monitoring.health.settings import HealthSettings
 
 
@@ -15,6 +15,7 @@ class ScheduledChecksSettings:
     alerting: AlertingSettings
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ScheduledChecksSettings:
-        health = HealthSettings.from_env(environ)
-        return cls(health=health, alerting=AlertingSettings.from_env(environ, monitoring=health.monitoring))
+    def from_env(cls, environ: EnvSource = None) -> ScheduledChecksSettings:
+        env = env_reader(environ)
+        health = HealthSettings.from_env(env)
+        return cls(health=health, alerting=AlertingSettings.from_env(env, monitoring=health.monitoring))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from platform_monitoring.core.masking import mask_text
+from platform_monitoring.core.sqs_batch import SqsBatch
 from platform_monitoring.observability.logging import security_log
 from platform_monitoring.security.events import (
     EventValidationError,
@@ -13,9 +14,6 @@ from platform_monitoring.security.events import (
 )
 from platform_monitoring.security.monitor import SecurityMonitor
 from platform_monitoring.security.security_logs import SecurityLogTable
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 
 # --- the processor --------------------------------------------------------------------
@@ -27,25 +25,15 @@ class SecurityEventsProcessor:
     """SQS batches (or single EventBridge events) -> SecurityMonitor.record -> security_logs."""
 
     def __init__(self, monitor: SecurityMonitor, table: SecurityLogTable) -> None:
-        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType  # noqa: PLC0415
-
         self.monitor = monitor
         self.table = table
-        self.batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self.batch = SqsBatch(self.process)
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        from aws_lambda_powertools.utilities.batch import process_partial_response  # noqa: PLC0415
-
         if "detail-type" in event:  # an EventBridge rule invoking the function directly
             self.process(json.dumps(event))
             return {"processed": 1}
-        response = process_partial_response(
-            event=event, record_handler=self.handle_record, processor=self.batch, context=context
-        )
-        return dict(response)
-
-    def handle_record(self, record: SQSRecord) -> str:
-        return self.process(record.body, record.message_id)
+        return self.batch.process(event, context)
 
     def process(self, body: str, message_id: str | None = None) -> str:
         try:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from platform_monitoring.core.config import ConfigurationError, EnvReader, Secret
+from platform_monitoring.core.config import ConfigurationError, EnvSource, Secret, env_reader
 from platform_monitoring.core.settings import (
     ALERTS_API_SECRET,
     HEALTH_CHECK_TIMEOUT_SECONDS,
@@ -52,8 +51,8 @@ class SecuritySettings:
                 raise ConfigurationError(f"{name} is required for security monitoring but not set")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SecuritySettings:
-        env = EnvReader(environ)
+    def from_env(cls, environ: EnvSource = None) -> SecuritySettings:
+        env = env_reader(environ)
         defaults = BlockingRules()
 
         def window(rule: WindowRule, limit: str, seconds: str) -> WindowRule:
@@ -96,12 +95,12 @@ class EventsSettings:
     max_bytes: int
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> EventsSettings:
-        env = EnvReader(environ)
+    def from_env(cls, environ: EnvSource = None) -> EventsSettings:
+        env = env_reader(environ)
         return cls(
             monitoring=MonitoringSettings.from_env(env),
             secret=env.secret(EVENTS_SECRET),
-            security=SecuritySettings.from_env(environ),
+            security=SecuritySettings.from_env(env),
             tolerance_seconds=env.integer(EVENTS_TOLERANCE_SECONDS, 300, 1, 3600),
             max_bytes=env.integer(EVENTS_MAX_BYTES, WEBHOOK_MAX_BYTES_LIMIT, 1, 6 * 1024 * 1024),
         )
@@ -118,12 +117,12 @@ class SecurityProcessorSettings:
     db_timeout: float
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SecurityProcessorSettings:
-        env = EnvReader(environ)
+    def from_env(cls, environ: EnvSource = None) -> SecurityProcessorSettings:
+        env = env_reader(environ)
         monitoring = MonitoringSettings.from_env(env)
         return cls(
             monitoring=monitoring,
-            security=SecuritySettings.from_env(environ),
+            security=SecuritySettings.from_env(env),
             database=DatabaseSettings.from_env(env),
             db_timeout=env.number(HEALTH_CHECK_TIMEOUT_SECONDS, 3.0, 0.05, 25.0),
         )
@@ -138,10 +137,10 @@ class SecurityApiSettings:
     secret: Secret
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SecurityApiSettings:
-        env = EnvReader(environ)
+    def from_env(cls, environ: EnvSource = None) -> SecurityApiSettings:
+        env = env_reader(environ)
         return cls(
             monitoring=MonitoringSettings.from_env(env),
-            security=SecuritySettings.from_env(environ),
+            security=SecuritySettings.from_env(env),
             secret=env.secret(ALERTS_API_SECRET),
         )

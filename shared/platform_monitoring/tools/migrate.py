@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from platform_monitoring.core.config import EnvReader
 from platform_monitoring.core.settings import DatabaseSettings
 from platform_monitoring.tools.cli import load_env_file
 
@@ -73,7 +72,7 @@ def migrate(settings: DatabaseSettings, timeout: float = 10.0) -> list[str]:
 def main() -> int:
 
     load_env_file()
-    settings = DatabaseSettings.from_env(EnvReader())
+    settings = DatabaseSettings.from_env()
     try:
         applied = migrate(settings)
     except Exception as error:

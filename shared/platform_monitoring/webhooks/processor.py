@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from platform_monitoring.core.interfaces import Alerting, require_recorded
 from platform_monitoring.core.masking import mask_text
+from platform_monitoring.core.sqs_batch import SqsBatch
 from platform_monitoring.observability.logging import monitoring_log, stripe_log, webhooks_log
 from platform_monitoring.observability.metrics import count_business, recorder
 from platform_monitoring.observability.performance import PerformanceMonitor
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 TRANSACTION = "stripe_webhook"
@@ -221,7 +221,6 @@ class WebhookProcessor:
         use_local_cache: bool = True,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType  # noqa: PLC0415
         from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
             IdempotencyConfig,
             idempotent_function,
@@ -243,23 +242,14 @@ class WebhookProcessor:
         )(self._run)
         self._staged: dict[str, Effects] = {}
         self._clock = clock
-        # All records failing is reported as such too (not raised): SQS retries exactly those.
-        self.batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self.batch = SqsBatch(self.process)
 
     def handle_batch(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """The SQS event in, the partial batch response out."""
-        from aws_lambda_powertools.utilities.batch import process_partial_response  # noqa: PLC0415
-
         if context is not None:
             # An INPROGRESS record of an invocation that timed out expires with it.
             self.config.register_lambda_context(context)
-        response = process_partial_response(
-            event=event, record_handler=self.handle_record, processor=self.batch, context=context
-        )
-        return dict(response)
-
-    def handle_record(self, record: SQSRecord) -> str:
-        return self.process(record.body, record.message_id)
+        return self.batch.process(event, context)
 
     def process(self, body: str, message_id: str | None = None) -> str:
         """Process one message; returns its status. Raises (so the record is retried) on failure."""

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from platform_monitoring.core.config import EnvReader
+from platform_monitoring.core.config import EnvSource, env_reader
 from platform_monitoring.core.settings import (
     WEBHOOK_MAX_BYTES_LIMIT,
     WEBHOOKS_QUEUE_URL,
@@ -33,8 +32,8 @@ class StripeWebhookSettings:
     aws_timeout: float
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> StripeWebhookSettings:
-        env = EnvReader(environ)
+    def from_env(cls, environ: EnvSource = None) -> StripeWebhookSettings:
+        env = env_reader(environ)
         return cls(
             monitoring=MonitoringSettings.from_env(env),
             stripe=StripeSettings.from_env(env),
@@ -56,8 +55,8 @@ class WebhookProcessorSettings:
     aws_timeout: float
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookProcessorSettings:
-        env = EnvReader(environ)
+    def from_env(cls, environ: EnvSource = None) -> WebhookProcessorSettings:
+        env = env_reader(environ)
         monitoring = MonitoringSettings.from_env(env)
         return cls(
             monitoring=monitoring,
