@@ -51,9 +51,11 @@ class Planted:
 
 
 def _random(min_size: int = 10, max_size: int = 32, alphabet: str = ALNUM) -> st.SearchStrategy[str]:
-    # At least six letters or digits, so a part is distinctive rather than "----------".
+    # At least six letters or digits, so a part is distinctive rather than "----------", and not
+    # letters alone: Hypothesis mines this module's own words ("password" of the local in _raise,
+    # which Sentry sends as source context) and no generated key or token is a plain word.
     return st.text(alphabet=alphabet, min_size=min_size, max_size=max_size).filter(
-        lambda s: sum(c in ALNUM for c in s) >= 6
+        lambda s: sum(c in ALNUM for c in s) >= 6 and not s.isalpha()
     )
 
 
