@@ -440,7 +440,7 @@ def warm_up(stack: Any, instances: int) -> Counter[int]:
 def wait_drained(stack: Any, deadline_seconds: float) -> dict[str, float | None]:
     """Wall time at which each queue was first seen empty (visible + in flight); None past the deadline."""
     from localdev.template import aws_client
-    from tests.integration.localstack_fixtures import queue_depth
+    from tests.support.local_stack import queue_depth
 
     sqs = aws_client("sqs", stack.moto_url, stack.region)
     pending = {name: stack.resources[name]["QueueUrl"] for name in ("WebhooksQueue", "SecurityEventsQueue")}
@@ -487,7 +487,7 @@ def _table_items(stack: Any, table: str) -> list[dict[str, Any]]:
 
 def _dlq_depth(stack: Any, queue: str) -> int:
     from localdev.template import aws_client
-    from tests.integration.localstack_fixtures import queue_depth
+    from tests.support.local_stack import queue_depth
 
     return queue_depth(aws_client("sqs", stack.moto_url, stack.region), stack.resources[queue]["QueueUrl"])
 

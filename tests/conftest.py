@@ -9,7 +9,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from tests.integration.localstack_fixtures import AwsEmulator, aws_emulator, localstripe
+from tests.support.local_stack import AwsEmulator, aws_emulator, localstripe
 
 MYSQL_PORT = 3306
 REDIS_PORT = 6379

@@ -22,9 +22,9 @@ from platform_monitoring.alerting.store import DynamoAlertStore
 
 from localdev.stack import LocalStack
 from localdev.template import aws_client
-from tests.integration.localstack_fixtures import local_stack, wait_until
 from tests.support.alerting import service
 from tests.support.functions import load_event
+from tests.support.local_stack import local_stack, wait_until
 
 pytestmark = pytest.mark.integration
 

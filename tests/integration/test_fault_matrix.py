@@ -39,7 +39,6 @@ from localdev.slack import PATH as SLACK_PATH
 from localdev.slack import SlackCapture
 from localdev.stack import PROJECT_ROOT, LocalStack
 from localdev.template import aws_client, load_dotenv
-from tests.integration.localstack_fixtures import api_call, drain_queue, queue_depth, wait_until
 from tests.support.alerting import service
 from tests.support.faults import (
     HttpFaultProxy,
@@ -52,6 +51,7 @@ from tests.support.faults import (
     stripe_error,
 )
 from tests.support.functions import load_event
+from tests.support.local_stack import api_call, drain_queue, queue_depth, wait_until
 from tests.support.mysql import database_environment, drop_database, security_log_rows
 from tests.support.stripe_events import serialize, sign, stripe_event
 

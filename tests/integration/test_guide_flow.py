@@ -46,9 +46,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from localdev.stack import PROJECT_ROOT, LocalStack
 from localdev.stripe_sign import resign
 from localdev.template import aws_client, load_dotenv
-from tests.integration.localstack_fixtures import aws_environment, local_stack, queue_depth, wait_until
 from tests.support.faults import TcpProxy
 from tests.support.functions import load_event
+from tests.support.local_stack import aws_environment, local_stack, queue_depth, wait_until
 from tests.support.mysql import drop_database, security_log_rows
 from tests.support.stripe_events import sign
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from localdev.stack import LocalStack
-from tests.integration.localstack_fixtures import local_stack
 from tests.support.faults import TcpProxy
+from tests.support.local_stack import local_stack
 from tests.support.mysql import database_environment
 
 pytestmark = pytest.mark.integration

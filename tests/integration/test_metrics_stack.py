@@ -27,8 +27,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from localdev.stack import LocalStack
-from tests.integration.localstack_fixtures import local_stack, wait_until
 from tests.support.faults import Mode, TcpProxy
+from tests.support.local_stack import local_stack, wait_until
 from tests.support.mysql import database_environment
 
 pytestmark = pytest.mark.integration

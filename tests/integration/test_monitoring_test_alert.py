@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from localdev.slack import SlackCapture
-from tests.integration.localstack_fixtures import AwsEmulator
 from tests.support.faults import HangingServer
 from tests.support.functions import ROOT
+from tests.support.local_stack import AwsEmulator
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from localdev.stack import LocalStack
-from tests.integration.localstack_fixtures import local_stack
 from tests.support.functions import ROOT
+from tests.support.local_stack import local_stack
 
 pytestmark = pytest.mark.integration
 

@@ -51,8 +51,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from localdev.stack import LocalStack
-from tests.integration.localstack_fixtures import local_stack, wait_until
 from tests.support.functions import ROOT
+from tests.support.local_stack import local_stack, wait_until
 from tests.support.mysql import database_environment, drop_database
 from tests.support.stripe_events import sign
 

@@ -16,7 +16,7 @@ import pytest
 
 from localdev.stack import LocalStack
 from localdev.template import aws_client
-from tests.integration.localstack_fixtures import local_stack, queue_depth, wait_until
+from tests.support.local_stack import local_stack, queue_depth, wait_until
 from tests.support.stripe_events import serialize, sign, stripe_event
 
 pytestmark = pytest.mark.integration

@@ -31,7 +31,7 @@ from tests.assets.prometheus_server import (
     wait_until,
 )
 from tests.assets.promql import all_expressions, to_promql
-from tests.integration.localstack_fixtures import local_stack
+from tests.support.local_stack import local_stack
 from tests.support.mysql import database_environment
 
 pytestmark = pytest.mark.integration

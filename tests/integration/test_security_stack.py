@@ -23,8 +23,8 @@ from platform_monitoring.observability.store import RedisMetricBackend
 
 from localdev.stack import LocalStack
 from localdev.template import aws_client
-from tests.integration.localstack_fixtures import api_call, local_stack, wait_until
 from tests.support.faults import TcpProxy
+from tests.support.local_stack import api_call, local_stack, wait_until
 from tests.support.mysql import database_environment, drop_database, security_log_rows
 from tests.support.stripe_events import sign
 

@@ -16,8 +16,8 @@ from platform_monitoring.observability.metrics import recorder
 from platform_monitoring.observability.store import RedisMetricBackend
 from platform_monitoring.webhooks.processor import AlreadyInProgress, WebhookProcessor
 
-from tests.integration.localstack_fixtures import AwsEmulator
 from tests.support.lambda_context import FakeLambdaContext
+from tests.support.local_stack import AwsEmulator
 from tests.support.stripe_events import serialize, stripe_event
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,7 @@
 
 Plain context managers and functions (no fixtures here), so conftest.py decides the scopes:
 
-    from tests.integration.localstack_fixtures import aws_emulator, localstripe, local_stack
+    from tests.support.local_stack import aws_emulator, localstripe, local_stack
 
     @pytest.fixture(scope="session")
     def aws():
