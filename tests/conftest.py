@@ -1,4 +1,4 @@
-"""Real servers shared by the integration and artifact tests: MariaDB and Redis (this
+"""Real servers shared by the component, end-to-end, localdev and artifact tests: MariaDB and Redis (this
 machine's), moto server and localstripe (started here on free ports)."""
 
 from __future__ import annotations
