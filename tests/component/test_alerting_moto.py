@@ -22,7 +22,8 @@ from platform_monitoring.core.config import Secret
 
 from localdev.slack import SlackCapture
 from localdev.template import verify_ses_identities
-from tests.support.alerting import Clock, moto_service
+from tests.support.alerting import moto_service
+from tests.support.clock import Clock
 from tests.support.faults import HangingServer
 from tests.support.local_stack import AwsEmulator, aws_emulator
 

@@ -10,7 +10,8 @@ from platform_monitoring.core.settings import DatabaseSettings, RedisSettings, S
 from platform_monitoring.health.checks import DatabaseCheck, QueuesCheck, RedisCheck, StripeCheck
 from platform_monitoring.health.service import CheckStatus, HealthCheckService, SystemStatus
 
-from tests.support.faults import HangingServer, TcpProxy, free_port
+from localdev.net import free_port
+from tests.support.faults import HangingServer, TcpProxy
 
 pytestmark = pytest.mark.integration
 

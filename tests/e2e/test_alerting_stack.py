@@ -24,7 +24,8 @@ from localdev.stack import LocalStack
 from localdev.template import aws_client
 from tests.support.alerting import service
 from tests.support.functions import load_event
-from tests.support.local_stack import local_stack, wait_until
+from tests.support.local_stack import local_stack
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

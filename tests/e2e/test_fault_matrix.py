@@ -51,9 +51,11 @@ from tests.support.faults import (
     stripe_error,
 )
 from tests.support.functions import load_event
-from tests.support.local_stack import api_call, drain_queue, queue_depth, wait_until
+from tests.support.local_stack import drain_queue, queue_depth
 from tests.support.mysql import database_environment, drop_database, security_log_rows
+from tests.support.stack_calls import api_call
 from tests.support.stripe_events import serialize, sign, stripe_event
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -48,9 +48,10 @@ from localdev.stripe_sign import resign
 from localdev.template import aws_client, load_dotenv
 from tests.support.faults import TcpProxy
 from tests.support.functions import load_event
-from tests.support.local_stack import aws_environment, local_stack, queue_depth, wait_until
+from tests.support.local_stack import aws_environment, local_stack, queue_depth
 from tests.support.mysql import drop_database, security_log_rows
 from tests.support.stripe_events import sign
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

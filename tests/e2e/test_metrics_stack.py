@@ -28,8 +28,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from localdev.stack import LocalStack
 from tests.support.faults import Mode, TcpProxy
-from tests.support.local_stack import local_stack, wait_until
+from tests.support.local_stack import local_stack
 from tests.support.mysql import database_environment
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -52,9 +52,10 @@ from schemathesis.specs.openapi.checks import (
 
 from localdev.stack import LocalStack
 from tests.support.functions import ROOT
-from tests.support.local_stack import local_stack, wait_until
+from tests.support.local_stack import local_stack
 from tests.support.mysql import database_environment, drop_database
 from tests.support.stripe_events import sign
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

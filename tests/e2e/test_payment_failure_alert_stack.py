@@ -16,8 +16,9 @@ import pytest
 
 from localdev.stack import LocalStack
 from localdev.template import aws_client
-from tests.support.local_stack import local_stack, queue_depth, wait_until
+from tests.support.local_stack import local_stack, queue_depth
 from tests.support.stripe_events import serialize, sign, stripe_event
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,6 @@ from tests.assets.prometheus_server import (
     ScrapeTarget,
     ensure_prometheus_installed,
     running_prometheus,
-    wait_until,
 )
 from tests.assets.promql import all_expressions, to_promql
 from tests.support.local_stack import local_stack
@@ -149,7 +148,7 @@ def test_a_wrong_token_leaves_the_target_down_with_401(prometheus: PrometheusSer
         target = {t["labels"]["job"]: t for t in prometheus.targets()}[WRONG_JOB]
         return target if target["health"] == "down" else None
 
-    target = wait_until(down, timeout=10, what="the wrong-token target to be down")
+    target = prometheus.wait_for(down, timeout=10, what="the wrong-token target to be down")
     assert "401" in target["lastError"]
     assert [sample["value"][1] for sample in prometheus.query(f'up{{job="{WRONG_JOB}"}}')] == ["0"]
 
@@ -177,7 +176,7 @@ def test_the_rules_evaluate_without_errors(prometheus: PrometheusServer) -> None
         rules = [rule for group in prometheus.rule_groups() for rule in group["rules"]]
         return rules if rules and all(rule["health"] != "unknown" for rule in rules) else None
 
-    rules = wait_until(evaluated, timeout=15, what="every rule to be evaluated")
+    rules = prometheus.wait_for(evaluated, timeout=15, what="every rule to be evaluated")
     assert {rule["name"]: rule.get("lastError") for rule in rules if rule["health"] != "ok"} == {}
 
 

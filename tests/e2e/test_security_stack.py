@@ -24,9 +24,11 @@ from platform_monitoring.observability.store import RedisMetricBackend
 from localdev.stack import LocalStack
 from localdev.template import aws_client
 from tests.support.faults import TcpProxy
-from tests.support.local_stack import api_call, local_stack, wait_until
+from tests.support.local_stack import local_stack
 from tests.support.mysql import database_environment, drop_database, security_log_rows
+from tests.support.stack_calls import api_call
 from tests.support.stripe_events import sign
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

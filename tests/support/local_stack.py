@@ -25,20 +25,17 @@ Plain context managers and functions (no fixtures here), so conftest.py decides 
 
 Every server runs as its own process on a port the kernel picks, so tests never depend on 3000,
 5000 or 8420 being free and never share state with `make local` or with moto's in-process mocks.
+Waiting for what the stack does: tests.support.waiting; talking to its API: tests.support.stack_calls.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
-import time
-import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from localdev.services import MotoServer, StripeServer
 from localdev.stack import PROJECT_ROOT, LocalStack
@@ -50,8 +47,6 @@ from localdev.template import (
     load_template,
     verify_ses_identities,
 )
-
-T = TypeVar("T")
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 
@@ -151,18 +146,6 @@ def local_stack(
         yield stack
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.1, message: str = "") -> T:
-    """Poll until predicate() returns something truthy; return it, or fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(message or f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
 def queue_depth(sqs: Any, queue_url: str) -> int:
     """Visible plus in-flight messages of a queue."""
     attributes = sqs.get_queue_attributes(
@@ -184,25 +167,3 @@ def drain_queue(sqs: Any, queue_url: str, wait_seconds: int = 0) -> list[dict[st
         for message in messages:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         drained.extend(messages)
-
-
-def api_call(
-    stack: LocalStack,
-    method: str,
-    path: str,
-    *,
-    body: bytes | None = None,
-    headers: Mapping[str, str] | None = None,
-    source: str = "127.0.0.1",
-) -> tuple[int, dict[str, Any]]:
-    """One request to the stack's API from `source` (a loopback address: the local API reports the
-    TCP peer as API Gateway's sourceIp); the JSON answer, or {"text": ...} when it is not JSON."""
-    port = urllib.parse.urlsplit(stack.api_url).port or 0
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
-    try:
-        connection.request(method, path, body=body, headers=dict(headers or {}))
-        response = connection.getresponse()
-        data = response.read()
-        return response.status, json.loads(data) if data.startswith(b"{") else {"text": data.decode()}
-    finally:
-        connection.close()

@@ -8,7 +8,8 @@ import pytest
 from platform_monitoring.alerting.rules import UnknownAlertType
 from platform_monitoring.alerting.store import AlertConflict, AlertNotFound
 
-from tests.support.alerting import T0, Clock, published, service
+from tests.support.alerting import published, service
+from tests.support.clock import T0, Clock
 from tests.support.fakes import InMemoryAlertStore, RecordingPublisher
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from platform_monitoring.alerting.service import AlertingService
 
-from tests.support.alerting import Clock, published, service
+from tests.support.alerting import published, service
+from tests.support.clock import Clock
 from tests.support.fakes import RecordingPublisher
 from tests.support.functions import cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext

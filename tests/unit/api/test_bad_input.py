@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.support.alerting import Clock, service
+from tests.support.alerting import service
+from tests.support.clock import Clock
 from tests.support.fakes import InMemoryBlockStore, RecordingPublisher
 from tests.support.functions import OFFLINE_ENV, cold_start
 from tests.support.lambda_context import FakeLambdaContext

@@ -36,7 +36,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
-from tests.support.alerting import Clock, published, service
+from tests.support.alerting import published, service
+from tests.support.clock import Clock
 from tests.support.fakes import InMemoryMetricBackend
 from tests.support.logs import captured_channel
 

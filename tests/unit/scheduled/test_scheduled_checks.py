@@ -10,7 +10,8 @@ from platform_monitoring.health.service import CheckOutcome, CheckStatus, Health
 from platform_monitoring.observability.metrics import recorder
 from platform_monitoring.scheduled.checks import ScheduledChecks, http_totals
 
-from tests.support.alerting import Clock, published, service
+from tests.support.alerting import published, service
+from tests.support.clock import Clock
 from tests.support.fakes import InMemoryAlertStore, InMemoryMetricBackend, RecordingPublisher
 
 OK, WARNING, FAILED = CheckStatus.OK, CheckStatus.WARNING, CheckStatus.FAILED

@@ -15,27 +15,12 @@ from platform_monitoring.security.events import EventValidationError, event_from
 from platform_monitoring.security.monitor import NotBlockable, SecurityMonitor
 from platform_monitoring.security.rules import DAY
 
+from tests.support.alerting import RecordingAlerts
+from tests.support.clock import Clock
 from tests.support.fakes import InMemoryBlockStore, InMemoryMetricBackend
 from tests.support.logs import captured_channel
 
 T0 = 1_790_000_000.0  # 2026-09-21
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class RecordingAlerts:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def alert(self, alert_type: str, context: dict[str, Any], /) -> object:
-        self.calls.append((alert_type, context))
-        return None
 
 
 def at(seconds: float) -> str:
@@ -48,7 +33,7 @@ def event(kind: str = "failed_login", ip: str = "203.0.113.7", when: float | Non
 
 
 def make(**kwargs: Any) -> tuple[SecurityMonitor, InMemoryBlockStore, Clock, RecordingAlerts]:
-    store, clock, alerts = InMemoryBlockStore(), Clock(), RecordingAlerts()
+    store, clock, alerts = InMemoryBlockStore(), Clock(T0), RecordingAlerts()
     return SecurityMonitor(store, clock=clock, alerts=alerts, **kwargs), store, clock, alerts
 
 

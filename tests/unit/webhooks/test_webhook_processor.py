@@ -13,6 +13,7 @@ from platform_monitoring.observability.metrics import recorder
 from platform_monitoring.observability.performance import PerformanceMonitor
 from platform_monitoring.webhooks.processor import WebhookProcessor
 
+from tests.support.alerting import RecordingAlerts
 from tests.support.fakes import InMemoryMetricBackend
 from tests.support.functions import OFFLINE_ENV, cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext
@@ -24,22 +25,6 @@ from tests.support.stripe_events import (
     sqs_batch,
     stripe_event,
 )
-
-
-class RecordingAlerts:
-    def __init__(self, fail_times: int = 0) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.fail_times = fail_times
-
-    def alert(self, alert_type: str, context: dict[str, Any], /) -> object:
-        if self.fail_times:
-            self.fail_times -= 1
-            raise ConnectionError("alerting is down")
-        self.calls.append((alert_type, context))
-        return None
-
-    def types(self) -> list[str]:
-        return [alert_type for alert_type, _ in self.calls]
 
 
 def make(
