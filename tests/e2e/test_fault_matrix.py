@@ -53,7 +53,7 @@ from tests.support.faults import (
 from tests.support.functions import load_event
 from tests.support.local_stack import drain_queue, queue_depth
 from tests.support.mysql import database_environment, drop_database, security_log_rows
-from tests.support.stack_calls import api_call
+from tests.support.stack_calls import api_call, post_webhook
 from tests.support.stripe_events import serialize, sign, stripe_event
 from tests.support.waiting import wait_until
 
@@ -170,11 +170,6 @@ def fault_cleared(faults: Faults) -> Iterator[None]:
 # --- talking to the stack ------------------------------------------------------------------------
 
 
-def post_webhook(stack: LocalStack, payload: str, signature: str | None = None) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json", "Stripe-Signature": signature or sign(payload, WEBHOOK_SECRET)}
-    return api_call(stack, "POST", "/api/webhooks/stripe", body=payload.encode(), headers=headers)
-
-
 def post_events(stack: LocalStack, events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
     body = json.dumps({"events": events})
     headers = {"Content-Type": "application/json", "X-Monitoring-Signature": sign(body, EVENTS_SECRET)}
@@ -280,12 +275,12 @@ def test_sqs_refusing_the_ingest_answers_503_and_stripes_retry_is_processed_once
     # Given SQS refusing SendMessage to the webhooks queue
     refused = faults.aws.fail(sqs_error(), when=aws_request("sqs", "SendMessage", mentioning=queue))
     # When Stripe delivers: a non-2xx, so Stripe retries (it does for up to three days)
-    status, body = post_webhook(stack, payload, signature)
+    status, body = post_webhook(stack, payload, signature=signature)
     assert (status, body["error"]["code"]) == (503, "queue_unavailable"), body
     assert refused.hits == 1  # one attempt (clients.sqs_client): no retry storm inside the request
     # When SQS is back and Stripe retries the same delivery
     faults.aws.heal()
-    assert post_webhook(stack, payload, signature) == (200, {"received": True})
+    assert post_webhook(stack, payload, signature=signature) == (200, {"received": True})
 
     # Then it is processed exactly once
     wait_until(lambda: metric(store, "askproai_revenue_processed_cents", "dkk") == 1234, timeout=20)
@@ -311,7 +306,7 @@ def test_idempotency_table_throttled_retries_each_event_counts_it_once_and_pages
     # When two events arrive: the ingest does not need DynamoDB and answers 200
     for amount in (100, 200):
         payload = serialize(stripe_event(kind, amount_received=amount, currency="sek"))
-        assert post_webhook(stack, payload)[0] == 200
+        assert post_webhook(stack, payload, WEBHOOK_SECRET)[0] == 200
 
     # Then each receive fails (a batch item failure) and SQS delivers it again; nothing is counted
     wait_until(lambda: webhooks(store, kind, "failed") - failed_before >= 6, timeout=30, message="no retries seen")
@@ -340,7 +335,7 @@ def test_alert_windows_throttled_payment_failures_are_retried_and_page_once(
     throttled = faults.aws.fail(dynamodb_error("ThrottlingException"), when=aws_request("dynamodb", mentioning=windows))
     # When three payments fail (the rule: 3 in 5 minutes pages)
     for _ in range(3):
-        assert post_webhook(stack, serialize(stripe_event(kind)))[0] == 200
+        assert post_webhook(stack, serialize(stripe_event(kind)), WEBHOOK_SECRET)[0] == 200
 
     # Then the events are not completed without their alert occurrence: they fail and wait in the queue
     wait_until(lambda: webhooks(store, kind, "failed") >= 3, timeout=30, message="the events were not retried")
@@ -368,7 +363,7 @@ def test_sns_refusing_the_alert_the_event_is_retried_and_its_occurrence_counted_
     forget_alert(stack, alert_id)  # given no payment failure history (the tests above paged already)
     processed_before = webhooks(store, kind, "processed")
     for _ in range(2):
-        assert post_webhook(stack, serialize(stripe_event(kind)))[0] == 200
+        assert post_webhook(stack, serialize(stripe_event(kind)), WEBHOOK_SECRET)[0] == 200
     wait_until(lambda: webhooks(store, kind, "processed") == processed_before + 2, timeout=30)
     assert alert_record(stack, alert_id) == {}  # below the threshold: no alert yet
     before = delivered(stack, faults, "Payment failures")
@@ -377,7 +372,7 @@ def test_sns_refusing_the_alert_the_event_is_retried_and_its_occurrence_counted_
     topic = stack.resources["AlertsTopic"]["Ref"].rsplit(":", 1)[-1]  # the name: the body URL-encodes the ARN
     refused = faults.aws.fail(sns_error(), when=aws_request("sns", "Publish", mentioning=topic))
     # When the third payment fails
-    assert post_webhook(stack, serialize(stripe_event(kind)))[0] == 200
+    assert post_webhook(stack, serialize(stripe_event(kind)), WEBHOOK_SECRET)[0] == 200
     # Then the event fails (its alert was not published) and waits in the queue
     wait_until(lambda: webhooks(store, kind, "failed") > failed_before, timeout=30, message="not retried")
     assert refused.hits >= 1
@@ -639,7 +634,7 @@ def test_redis_down_health_and_metrics_503_webhooks_processed_and_alerts_deliver
     status, body = api_call(stack, "GET", "/api/metrics", headers={"X-Metrics-Secret": METRICS_SECRET})
     assert (status, body["error"]["code"]) == (503, "metric_store_unavailable")
     # and a dispute (Stripe webhook -> queue -> processor -> stripe_dispute alert) still goes through
-    assert post_webhook(stack, serialize(stripe_event("charge.dispute.created")))[0] == 200
+    assert post_webhook(stack, serialize(stripe_event("charge.dispute.created")), WEBHOOK_SECRET)[0] == 200
     wait_until(lambda: completed_events(stack) - completed_before == 1, timeout=30, message="the event was lost")
     wait_until(
         lambda: delivered(stack, faults, "Charge dispute opened") == {"email": 1, "sms": 0, "slack": 1},

@@ -22,13 +22,11 @@ is part of the agreement whatever the minute's phase.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import subprocess
 import time
-import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,15 +39,15 @@ from platform_monitoring.alerting.rules import RuleSet
 from platform_monitoring.observability.store import RedisMetricBackend
 from platform_monitoring.security.events import FAILED_LOGIN
 from platform_monitoring.security.settings import SecuritySettings
-from prometheus_client.parser import text_string_to_metric_families
 
 from localdev.stack import PROJECT_ROOT, LocalStack
-from localdev.stripe_sign import resign
+from localdev.stripe_sign import SIGNATURE_HEADER, resign
 from localdev.template import aws_client, load_dotenv
 from tests.support.faults import TcpProxy
 from tests.support.functions import load_event
 from tests.support.local_stack import aws_environment, local_stack, queue_depth
 from tests.support.mysql import drop_database, security_log_rows
+from tests.support.stack_calls import Samples, post_webhook, request, scrape, value
 from tests.support.stripe_events import sign
 from tests.support.waiting import wait_until
 
@@ -66,13 +64,11 @@ FAILED_LOGINS = 5
 CUSTOMER = "cus_e2e_guide_flow"
 ATTACKER = "127.0.0.66"  # a loopback address of its own: the local API reports it as the source IP
 PLATFORM = "127.0.0.1"
+STRIPE_CONTENT_TYPE = "application/json; charset=utf-8"  # what Stripe sends
 
 # The rules the stack runs with: its settings are ENV_FILE's (the test's shell sets only Redis and MySQL).
 RULES = RuleSet.load(load_dotenv(ENV_FILE).get("ALERT_RULE_OVERRIDES"))
 BLOCKING = SecuritySettings.from_env(load_dotenv(ENV_FILE)).rules
-
-Labels = frozenset[tuple[str, str]]
-Samples = dict[tuple[str, Labels], float]
 
 
 # -- the stack ------------------------------------------------------------------------------------
@@ -107,14 +103,9 @@ def call(
     source: str = PLATFORM,
 ) -> tuple[int, str]:
     """One HTTP request to the stack's API from `source` (a client socket bound to that address)."""
-    port = urllib.parse.urlsplit(stack.api_url).port
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
-    try:
-        connection.request(method, path, body=body.encode() if body is not None else None, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        connection.close()
+    encoded = body.encode() if body is not None else None
+    status, answer = request(stack, method, path, body=encoded, headers=headers, source=source)
+    return status, answer.decode()
 
 
 def call_json(stack: LocalStack, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
@@ -137,11 +128,17 @@ def stripe_payload(name: str, event_id: str, **object_changes: Any) -> str:
     return json.dumps(event, indent=2)
 
 
-def post_webhook(stack: LocalStack, payload: str) -> int:
-    """Delivered as Stripe delivers: the exact bytes, signed now (localdev.stripe_sign, as `make webhook`)."""
+def stripe_signature(stack: LocalStack, payload: str) -> str:
+    """Signed as Stripe signs a delivery of the exact bytes, now (localdev.stripe_sign, as `make webhook`)."""
     signed = resign({"body": payload, "headers": {}}, setting(stack, "STRIPE_WEBHOOK_SECRET"))
-    headers = {"Content-Type": "application/json; charset=utf-8", **signed["headers"]}
-    return call(stack, "POST", "/api/webhooks/stripe", body=payload, headers=headers)[0]
+    signature: str = signed["headers"][SIGNATURE_HEADER]
+    return signature
+
+
+def post_as_stripe(stack: LocalStack, payload: str) -> int:
+    """Delivered as Stripe delivers: the exact bytes, signed now, Stripe's content type."""
+    signature = stripe_signature(stack, payload)
+    return post_webhook(stack, payload, signature=signature, content_type=STRIPE_CONTENT_TYPE)[0]
 
 
 def post_security_event(stack: LocalStack, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -166,29 +163,13 @@ def failed_login(attempt: int) -> dict[str, Any]:
 
 
 # -- what comes out -------------------------------------------------------------------------------
-def scrape(stack: LocalStack) -> Samples:
-    status, text = call(
-        stack, "GET", "/api/metrics", headers={"Authorization": f"Bearer {setting(stack, 'METRICS_SECRET')}"}
-    )
-    assert status == 200, text
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 def series(samples: Samples, name: str, *label_names: str) -> dict[tuple[str, ...], float]:
     """The non-zero series of one sample name, keyed by the values of `label_names`."""
     return {
-        tuple(dict(labels)[label] for label in label_names): value
-        for (sample, labels), value in samples.items()
-        if sample == name and value
+        tuple(dict(labels)[label] for label in label_names): number
+        for labels, number in samples.get(name, {}).items()
+        if number
     }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def classify(message: dict[str, Any]) -> tuple[str, str]:
@@ -300,14 +281,14 @@ def flow(stack: LocalStack, mysql_port: int) -> Iterator[Observed]:
     failed = stripe_sample("payment_failed")["data"]["object"]
 
     # A customer pays.
-    assert post_webhook(stack, stripe_payload("payment_intent_succeeded", "evt_e2e_paid", customer=CUSTOMER)) == 200
+    assert post_as_stripe(stack, stripe_payload("payment_intent_succeeded", "evt_e2e_paid", customer=CUSTOMER)) == 200
     # A payment fails three times; Stripe delivers the first failure twice.
     failures = [
         stripe_payload("payment_failed", f"evt_e2e_failed_{attempt}", customer=CUSTOMER)
         for attempt in range(PAYMENT_FAILURES)
     ]
     for payload in [*failures, failures[0]]:
-        assert post_webhook(stack, payload) == 200
+        assert post_as_stripe(stack, payload) == 200
     # An attacker fails five logins; the platform reports each one as it happens.
     accepted: list[str] = []
     for attempt in range(FAILED_LOGINS):
@@ -343,7 +324,7 @@ def flow(stack: LocalStack, mysql_port: int) -> Iterator[Observed]:
         health_status=health_status,
         health=health,
         scheduled=scheduled.payload,
-        samples=scrape(stack),
+        samples=scrape(stack, setting(stack, "METRICS_SECRET")),
         alerts=alerts["alerts"],
         messages=stack.sent_messages(),
         rows=security_log_rows(mysql_port, DATABASE, ATTACKER),

@@ -30,6 +30,7 @@ from localdev.stack import LocalStack
 from tests.support.faults import Mode, TcpProxy
 from tests.support.local_stack import local_stack
 from tests.support.mysql import database_environment
+from tests.support.stack_calls import Samples, scrape
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,6 @@ PROMETHEUS_ACCEPT = (
     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
 DROPPED_LOG = "Metric store unavailable; updates are dropped until it answers"
-Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
 
 
 def clear_store(port: int = 6379) -> None:
@@ -136,16 +136,6 @@ def health(stack: LocalStack) -> tuple[int, dict[str, object]]:
     return status, json.loads(body)
 
 
-def scrape(stack: LocalStack) -> Samples:
-    status, _, body = get(stack, "/api/metrics", {"Authorization": f"Bearer {METRICS_SECRET}"})
-    assert status == 200, body
-    samples: Samples = {}
-    for family in text_string_to_metric_families(body):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
-
-
 def increase(before: Samples, after: Samples, name: str, labels: tuple[tuple[str, str], ...]) -> float:
     return after[name][labels] - before.get(name, {}).get(labels, 0.0)
 
@@ -224,10 +214,10 @@ def test_openmetrics_when_the_scraper_asks(stack: LocalStack, accept: str) -> No
 
 
 def test_health_requests_feed_the_http_check_queue_and_memory_series(stack: LocalStack) -> None:
-    before = scrape(stack)
+    before = scrape(stack, METRICS_SECRET)
     statuses = [health(stack)[0] for _ in range(2)]
     assert statuses == [200, 200]
-    after = scrape(stack)
+    after = scrape(stack, METRICS_SECRET)
 
     assert health_requests(after) - health_requests(before) == 2
     key = (("method", "GET"), ("route", "/api/health"), ("status", "200"))
@@ -245,7 +235,7 @@ def test_health_requests_feed_the_http_check_queue_and_memory_series(stack: Loca
 
 def test_scrapes_are_not_counted_as_traffic(stack: LocalStack) -> None:
     for _ in range(3):
-        samples = scrape(stack)
+        samples = scrape(stack, METRICS_SECRET)
     routes = {
         dict(labels)["route"]
         for name in ("askproai_http_requests_total", "askproai_http_request_duration_ms_count")
@@ -262,7 +252,7 @@ def test_scrapes_are_not_counted_as_traffic(stack: LocalStack) -> None:
 def test_redis_outage_breaks_neither_endpoint_and_counting_resumes(
     stack: LocalStack, redis_proxy: TcpProxy, logs: Logs
 ) -> None:
-    scrape(stack)
+    scrape(stack, METRICS_SECRET)
     assert health(stack)[0] == 200  # both functions warm, their recorders connected
     mark = logs.mark()
 
@@ -312,16 +302,16 @@ def test_redis_outage_breaks_neither_endpoint_and_counting_resumes(
     # forward again: the scrape answers at once; health's updates are counted once its recorder's
     # pause (RETRY_AFTER after the failed write) is over
     switch(redis_proxy, "forward")
-    recovered = scrape(stack)
+    recovered = scrape(stack, METRICS_SECRET)
     assert recovered["askproai_up"] == {(): 1.0}
     baseline = health_requests(recovered)
 
     def counted_again() -> bool:
         assert health(stack)[0] == 200
-        return health_requests(scrape(stack)) > baseline
+        return health_requests(scrape(stack, METRICS_SECRET)) > baseline
 
     wait_until(counted_again, timeout=RETRY_AFTER + 5, interval=0.5, message="health requests not counted again")
-    baseline = health_requests(scrape(stack))
+    baseline = health_requests(scrape(stack, METRICS_SECRET))
     for _ in range(2):
         assert health(stack)[0] == 200
-    assert health_requests(scrape(stack)) - baseline == 2
+    assert health_requests(scrape(stack, METRICS_SECRET)) - baseline == 2

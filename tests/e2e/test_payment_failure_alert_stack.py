@@ -17,7 +17,8 @@ import pytest
 from localdev.stack import LocalStack
 from localdev.template import aws_client
 from tests.support.local_stack import local_stack, queue_depth
-from tests.support.stripe_events import serialize, sign, stripe_event
+from tests.support.stack_calls import post_webhook
+from tests.support.stripe_events import serialize, stripe_event
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -41,17 +42,6 @@ def stack(mysql_port: int) -> Iterator[LocalStack]:
     only = ("StripeWebhookFunction", "WebhookProcessorFunction", "AlertDispatcherFunction", "AlertsApiFunction")
     with local_stack(environ=environ, schedules=False, only=only) as running:
         yield running
-
-
-def post_webhook(stack: LocalStack, payload: str) -> int:
-    request = urllib.request.Request(
-        f"{stack.api_url}/api/webhooks/stripe",
-        data=payload.encode(),
-        headers={"Content-Type": "application/json", "Stripe-Signature": sign(payload, WEBHOOK_SECRET)},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return int(response.status)
 
 
 def alerts(stack: LocalStack) -> list[dict[str, Any]]:
@@ -79,14 +69,14 @@ def test_three_failed_payments_page_once_on_every_channel(stack: LocalStack) -> 
 
     # Given two failed payments, the second delivered twice by Stripe: two, not three
     for payload in (payloads[0], payloads[1], payloads[1]):
-        assert post_webhook(stack, payload) == 200
+        assert post_webhook(stack, payload, WEBHOOK_SECRET)[0] == 200
     wait_until(lambda: queue_depth(sqs, webhooks_queue) == 0, timeout=30)
     time.sleep(1)
     assert payment_failure_messages(stack) == {}
     assert not [a for a in alerts(stack) if a["type"] == "payment_failure"]
 
     # When the third one arrives, one notification reaches every channel
-    assert post_webhook(stack, payloads[2]) == 200
+    assert post_webhook(stack, payloads[2], WEBHOOK_SECRET)[0] == 200
     wait_until(
         lambda: payment_failure_messages(stack).keys() >= {"email", "sms", "slack"},
         timeout=45,
@@ -97,7 +87,7 @@ def test_three_failed_payments_page_once_on_every_channel(stack: LocalStack) -> 
     assert (firing[0]["severity"], firing[0]["status"], firing[0]["window_count"]) == ("critical", "firing", 3)
 
     # And a fourth failure within the throttle period is counted on the alert but sends nothing
-    assert post_webhook(stack, payloads[3]) == 200
+    assert post_webhook(stack, payloads[3], WEBHOOK_SECRET)[0] == 200
     wait_until(
         lambda: [a for a in alerts(stack) if a["type"] == "payment_failure" and a["suppressed"] == 1], timeout=30
     )

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import redis
 from platform_monitoring.observability.store import RedisMetricBackend
-from prometheus_client.parser import text_string_to_metric_families
 
 from localdev.stack import LocalStack
 from localdev.template import aws_client
 from tests.support.local_stack import local_stack, queue_depth
+from tests.support.stack_calls import Samples, scrape, value
 from tests.support.stripe_events import serialize, sign, stripe_event
 from tests.support.waiting import wait_until
 
@@ -32,7 +32,6 @@ SECRET, OLD_SECRET = "whsec_stack_current", "whsec_stack_previous"
 METRICS_SECRET = "webhooks-metrics-secret"
 REDIS_URL = "redis://127.0.0.1:6379/11"
 VISIBILITY_SECONDS = 2
-Labels = tuple[tuple[str, str], ...]
 
 
 @pytest.fixture(scope="module")
@@ -74,29 +73,12 @@ def post(stack: LocalStack, payload: str, header: str | None) -> tuple[int, byte
         return error.code, error.read()
 
 
-def scrape(stack: LocalStack) -> dict[str, dict[Labels, float]]:
-    request = urllib.request.Request(
-        f"{stack.api_url}/api/metrics", headers={"Authorization": f"Bearer {METRICS_SECRET}"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        text = response.read().decode()
-    samples: dict[str, dict[Labels, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
-
-
-def value(samples: dict[str, dict[Labels, float]], name: str, **labels: str) -> float:
-    return samples.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
-
-
-def webhooks(samples: dict[str, dict[Labels, float]], event_type: str, status: str) -> float:
+def webhooks(samples: Samples, event_type: str, status: str) -> float:
     return value(samples, "askproai_stripe_webhooks_total", type=event_type, status=status)
 
 
 def test_a_signed_webhook_posted_to_the_api_shows_up_in_metrics(stack: LocalStack) -> None:
-    before = scrape(stack)
+    before = scrape(stack, METRICS_SECRET)
     payload = serialize(stripe_event("payment_intent.succeeded", amount_received=4242, currency="chf"))
 
     status, body = post(stack, payload, sign(payload, SECRET))
@@ -104,7 +86,7 @@ def test_a_signed_webhook_posted_to_the_api_shows_up_in_metrics(stack: LocalStac
     assert (status, body) == (200, b'{"received":true}')
     after = wait_until(
         lambda: (
-            (s := scrape(stack))
+            (s := scrape(stack, METRICS_SECRET))
             and webhooks(s, "payment_intent.succeeded", "processed")
             > webhooks(before, "payment_intent.succeeded", "processed")
             and s
@@ -118,7 +100,7 @@ def test_a_signed_webhook_posted_to_the_api_shows_up_in_metrics(stack: LocalStac
 
 
 def test_bad_signatures_never_reach_the_queue_and_the_old_secret_still_works(stack: LocalStack) -> None:
-    before = scrape(stack)
+    before = scrape(stack, METRICS_SECRET)
     forged = serialize(stripe_event("payment_intent.succeeded", amount_received=100, currency="nok"))
     tampered_from = serialize(stripe_event("payment_intent.succeeded", amount_received=1, currency="nok"))
     expired = serialize(stripe_event("payment_intent.succeeded", amount_received=100, currency="nok"))
@@ -133,7 +115,11 @@ def test_bad_signatures_never_reach_the_queue_and_the_old_secret_still_works(sta
     assert post(stack, sentinel, sign(sentinel, OLD_SECRET))[0] == 200
 
     after = wait_until(
-        lambda: (s := scrape(stack)) and value(s, "askproai_revenue_processed_cents_total", currency="sek") == 5 and s,
+        lambda: (
+            (s := scrape(stack, METRICS_SECRET))
+            and value(s, "askproai_revenue_processed_cents_total", currency="sek") == 5
+            and s
+        ),
         timeout=20,
     )
     assert value(after, "askproai_revenue_processed_cents_total", currency="nok") == 0
@@ -143,7 +129,7 @@ def test_bad_signatures_never_reach_the_queue_and_the_old_secret_still_works(sta
 
 
 def test_the_same_event_delivered_six_times_at_once_counts_once(stack: LocalStack, sqs: Any) -> None:
-    before = scrape(stack)
+    before = scrape(stack, METRICS_SECRET)
     payload = serialize(stripe_event("customer.subscription.created"))
     header = sign(payload, SECRET)
 
@@ -153,8 +139,8 @@ def test_the_same_event_delivered_six_times_at_once_counts_once(stack: LocalStac
     assert statuses == [200] * 6
     kind = "customer.subscription.created"
 
-    def settled() -> dict[str, dict[Labels, float]] | None:
-        s = scrape(stack)
+    def settled() -> Samples | None:
+        s = scrape(stack, METRICS_SECRET)
         seen = sum(webhooks(s, kind, status) - webhooks(before, kind, status) for status in ("processed", "duplicate"))
         return s if seen == 6 else None
 
@@ -167,7 +153,7 @@ def test_the_same_event_delivered_six_times_at_once_counts_once(stack: LocalStac
 
 
 def test_a_poison_message_ends_in_the_dlq_without_blocking_its_batch(stack: LocalStack, sqs: Any) -> None:
-    before = scrape(stack)
+    before = scrape(stack, METRICS_SECRET)
     poison = '{"id": "evt_poison", "type": "payment_intent.succeeded", "data": {"object": {"currency": "usd"}}}'
     good = [serialize(stripe_event("charge.refunded")) for _ in range(3)]
     # straight onto the queue, as one batch: the API would never queue an unsigned body
@@ -177,7 +163,7 @@ def test_a_poison_message_ends_in_the_dlq_without_blocking_its_batch(stack: Loca
     )
 
     refunds = "askproai_refunds_total"
-    wait_until(lambda: value(scrape(stack), refunds) - value(before, refunds) == 3, timeout=20)
+    wait_until(lambda: value(scrape(stack, METRICS_SECRET), refunds) - value(before, refunds) == 3, timeout=20)
     dlq = stack.resources["WebhooksDeadLetterQueue"]["QueueUrl"]
     landed = wait_until(
         lambda: sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages"),
@@ -185,7 +171,7 @@ def test_a_poison_message_ends_in_the_dlq_without_blocking_its_batch(stack: Loca
         message="the poison message never reached the dead-letter queue",
     )
     assert [message["Body"] for message in landed] == [poison]
-    after = scrape(stack)
+    after = scrape(stack, METRICS_SECRET)
     failed = webhooks(after, "payment_intent.succeeded", "failed") - webhooks(
         before, "payment_intent.succeeded", "failed"
     )
