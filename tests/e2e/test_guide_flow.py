@@ -94,17 +94,11 @@ def setting(stack: LocalStack, name: str) -> str:
 
 
 def call(
-    stack: LocalStack,
-    method: str,
-    path: str,
-    *,
-    body: str | None = None,
-    headers: dict[str, str] | None = None,
-    source: str = PLATFORM,
+    stack: LocalStack, method: str, path: str, *, body: str | None = None, source: str = PLATFORM, **options: Any
 ) -> tuple[int, str]:
     """One HTTP request to the stack's API from `source` (a client socket bound to that address)."""
     encoded = body.encode() if body is not None else None
-    status, answer = request(stack, method, path, body=encoded, headers=headers, source=source)
+    status, answer = request(stack, method, path, body=encoded, source=source, **options)
     return status, answer.decode()
 
 

@@ -39,17 +39,9 @@ def request(
         connection.close()
 
 
-def api_call(
-    stack: LocalStack,
-    method: str,
-    path: str,
-    *,
-    body: bytes | None = None,
-    headers: Mapping[str, str] | None = None,
-    source: str = "127.0.0.1",
-) -> tuple[int, dict[str, Any]]:
-    """request(); the JSON answer, or {"text": ...} when it is not JSON."""
-    status, data = request(stack, method, path, body=body, headers=headers, source=source)
+def api_call(stack: LocalStack, method: str, path: str, **options: Any) -> tuple[int, dict[str, Any]]:
+    """request() (body=, headers=, source=); the JSON answer, or {"text": ...} when it is not JSON."""
+    status, data = request(stack, method, path, **options)
     return status, json.loads(data) if data.startswith(b"{") else {"text": data.decode()}
 
 

@@ -23,6 +23,8 @@ from platform_monitoring.alerting.notification import Notification
 from platform_monitoring.observability.metrics import recorder
 
 from tests.support.fakes import InMemoryDeliveryStore, InMemoryMetricBackend
+from tests.support.functions import cold_start, load_event
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.logs import captured_channel
 
 FIRING = Notification(
@@ -234,9 +236,6 @@ def test_a_target_in_flight_elsewhere_is_not_sent_twice() -> None:
 
 
 def test_the_dispatcher_function_delivers_the_sample_event(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.support.functions import cold_start, load_event
-    from tests.support.lambda_context import FakeLambdaContext
-
     env: dict[str, str | None] = {
         "ALERTS_TABLE": "AlertsTable",
         "ALERT_WINDOWS_TABLE": "AlertWindowsTable",

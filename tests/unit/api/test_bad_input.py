@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from tests.support.alerting import service
 from tests.support.clock import Clock
 from tests.support.fakes import InMemoryBlockStore, RecordingPublisher
-from tests.support.functions import OFFLINE_ENV, cold_start
+from tests.support.functions import OFFLINE_ENV, ROOT, cold_start
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.stripe_events import InMemoryQueue, api_gateway_event, sign
 
@@ -454,8 +454,6 @@ def test_any_body_gets_a_clean_answer(
 def test_every_post_route_is_covered() -> None:
     # A route added to the API without a place here would escape every case above.
     import yaml
-
-    from tests.support.functions import ROOT
 
     class Loader(yaml.SafeLoader):
         pass

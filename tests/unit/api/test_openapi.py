@@ -6,6 +6,9 @@ from typing import Any
 
 import yaml
 from openapi_spec_validator import validate
+from platform_monitoring.alerting.rules import SEVERITIES, RuleSet
+from platform_monitoring.alerting.store import STATUSES
+from platform_monitoring.security.events import EVENT_TYPES
 
 from localdev.template import functions, load_template
 from tests.support.functions import ROOT
@@ -50,10 +53,6 @@ def test_every_operation_says_how_it_is_authenticated_and_answers_json_errors() 
 
 
 def test_documented_filters_and_states_are_the_librarys() -> None:
-    from platform_monitoring.alerting.rules import SEVERITIES, RuleSet
-    from platform_monitoring.alerting.store import STATUSES
-    from platform_monitoring.security.events import EVENT_TYPES
-
     doc = document()
     parameters = {p["name"]: p for p in doc["paths"]["/api/alerts"]["get"]["parameters"]}
     assert parameters["severity"]["schema"]["enum"] == list(SEVERITIES)

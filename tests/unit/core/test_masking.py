@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from platform_monitoring.core.masking import MASK, is_sensitive_key, luhn_valid, mask, mask_text, sentry_before_send
+from platform_monitoring.health.service import describe_error
 
 GUIDE_FIELDS = ["password", "stripe_secret", "api_key", "token", "card_number", "cvv", "ssn", "tax_id"]
 
@@ -143,8 +144,6 @@ def test_a_digit_only_uuid_segment_is_not_a_card() -> None:
 
 
 def test_a_check_message_is_masked_before_it_is_cut() -> None:
-    from platform_monitoring.health.service import describe_error
-
     # The message is cut at 300 characters, right before the URL's "@": cut first, then masked,
     # "redis://:hunter2secretpw" would no longer look like a URL with a password.
     url = "redis://:hunter2secretpw@cache.internal:6379/0"

@@ -17,8 +17,11 @@ from platform_monitoring.health.checks import (
     record_report,
     stripe_mode,
 )
-from platform_monitoring.health.service import CheckStatus
+from platform_monitoring.health.service import CheckResult, CheckStatus, HealthReport, SystemStatus
 from platform_monitoring.health.settings import HealthSettings
+from platform_monitoring.observability.store import MetricRecorder
+
+from tests.support.fakes import InMemoryMetricBackend
 
 DB = DatabaseSettings("db.internal", 3306, "app", "monitor", Secret("DB_PASSWORD", "env", "pw-9f8e7d"))
 
@@ -213,11 +216,6 @@ def test_default_checks_are_the_guides_six_with_critical_flags() -> None:
 
 
 def test_health_report_feeds_the_gauges_and_counters() -> None:
-    from platform_monitoring.health.service import CheckResult, HealthReport, SystemStatus
-    from platform_monitoring.observability.store import MetricRecorder
-
-    from tests.support.fakes import InMemoryMetricBackend
-
     backend = InMemoryMetricBackend()
     recorder = MetricRecorder(lambda: backend)
     report = HealthReport(

@@ -6,6 +6,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from platform_monitoring.core.config import ConfigurationError
 from platform_monitoring.health.service import CheckOutcome, CheckStatus, HealthCheckService
 
 from tests.support.functions import cold_start, load_event
@@ -152,7 +153,5 @@ def test_log_lines_are_json_with_channel_and_context(health: ModuleType) -> None
 
 
 def test_a_bad_setting_stops_cold_start() -> None:
-    from platform_monitoring.core.config import ConfigurationError
-
     with pytest.raises(ConfigurationError, match="HEALTH_CHECK_TIMEOUT_SECONDS"):
         cold_start("health", {**ENV, "HEALTH_CHECK_TIMEOUT_SECONDS": "soon"})

@@ -13,6 +13,7 @@ from platform_monitoring.observability.logging import (
     request_metadata,
     security_log,
 )
+from platform_monitoring.observability.metrics import count_business, recorder
 
 from tests.support.functions import ROOT, load_event
 from tests.support.lambda_context import FakeLambdaContext
@@ -108,7 +109,6 @@ def test_an_exception_is_counted_as_a_500_and_still_flushed(metric_store) -> Non
 
 
 def test_business_events_reach_prometheus_and_cloudwatch(metric_store, capsys) -> None:  # type: ignore[no-untyped-def]
-    from platform_monitoring.observability.metrics import count_business, recorder
 
     count_business("revenue_processed_cents", 2500, currency="eur")
     recorder.flush()

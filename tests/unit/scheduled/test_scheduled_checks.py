@@ -13,6 +13,8 @@ from platform_monitoring.scheduled.checks import ScheduledChecks, http_totals
 from tests.support.alerting import published, service
 from tests.support.clock import Clock
 from tests.support.fakes import InMemoryAlertStore, InMemoryMetricBackend, RecordingPublisher
+from tests.support.functions import cold_start, load_event
+from tests.support.lambda_context import FakeLambdaContext
 
 OK, WARNING, FAILED = CheckStatus.OK, CheckStatus.WARNING, CheckStatus.FAILED
 
@@ -231,9 +233,6 @@ def test_http_totals_sum_every_route(metric_store: InMemoryMetricBackend) -> Non
 
 
 def test_the_scheduled_function_answers_the_sample_event(metric_store: InMemoryMetricBackend) -> None:
-    from tests.support.functions import cold_start, load_event
-    from tests.support.lambda_context import FakeLambdaContext
-
     env: dict[str, str | None] = {
         "ALERTS_TABLE": "AlertsTable",
         "ALERT_WINDOWS_TABLE": "AlertWindowsTable",

@@ -15,6 +15,7 @@ from platform_monitoring.security.events import SecurityEvent
 from platform_monitoring.security.monitor import SecurityMonitor
 from platform_monitoring.security.processor import SecurityEventsProcessor
 from platform_monitoring.security.rules import Block
+from platform_monitoring.security.security_logs import row
 
 from tests.support.fakes import InMemoryBlockStore, InMemoryMetricBackend
 from tests.support.functions import OFFLINE_ENV, cold_start, load_event
@@ -277,8 +278,6 @@ def test_the_blocks_api_needs_the_secret_and_an_address() -> None:
 
 
 def test_the_sample_sqs_event_is_stored_masked() -> None:
-    from platform_monitoring.security.security_logs import row
-
     table = FlakyTable()
     processor = SecurityEventsProcessor(SecurityMonitor(InMemoryBlockStore()), table)
     response = processor.handle(load_event("security_events_sqs.json"), FakeLambdaContext())

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from localdev.stripe_sign import resign
 from tests.support.functions import cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.logs import captured_channel
@@ -251,8 +252,6 @@ def test_the_sample_events_are_signed_with_the_local_secret(monkeypatch: pytest.
 
 
 def test_make_webhook_re_signs_a_sample_event_so_it_is_accepted_now() -> None:
-    from localdev.stripe_sign import resign
-
     event = resign(load_event("stripe_webhook_dispute_created.json"), "whsec_local", new_id=True)
     module, queue = load(STRIPE_WEBHOOK_SECRET="whsec_local")
     assert post(module, event) == (200, {"received": True})

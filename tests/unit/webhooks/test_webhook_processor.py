@@ -9,6 +9,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from platform_monitoring.core.config import ConfigurationError
 from platform_monitoring.observability.metrics import recorder
 from platform_monitoring.observability.performance import PerformanceMonitor
 from platform_monitoring.webhooks.processor import WebhookProcessor
@@ -273,7 +274,5 @@ def test_the_sample_batch_reports_only_its_poison_message(
 
 
 def test_the_processor_function_needs_its_table() -> None:
-    from platform_monitoring.core.config import ConfigurationError
-
     with pytest.raises(ConfigurationError, match="IDEMPOTENCY_TABLE"):
         cold_start("webhook_processor", {"IDEMPOTENCY_TABLE": None, "AWS_DEFAULT_REGION": "us-east-1"})
