@@ -456,7 +456,7 @@ def wait_drained(stack: Any, deadline_seconds: float) -> dict[str, float | None]
 
 
 def scrape(stack: Any, metrics_secret: str) -> dict[str, dict[Labels, float]]:
-    from prometheus_client.parser import text_string_to_metric_families
+    from tests.support.samples import parse_samples
 
     address = urllib.parse.urlsplit(stack.api_url)
     connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port or 80, timeout=30)
@@ -468,11 +468,7 @@ def scrape(stack: Any, metrics_secret: str) -> dict[str, dict[Labels, float]]:
             raise RuntimeError(f"/api/metrics answered {response.status}: {text[:200]}")
     finally:
         connection.close()
-    samples: dict[str, dict[Labels, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
+    return parse_samples(text)
 
 
 def _table_items(stack: Any, table: str) -> list[dict[str, Any]]:

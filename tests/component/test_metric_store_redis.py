@@ -38,8 +38,6 @@ from platform_monitoring.observability.store import (
     MetricRecorder,
     RedisMetricBackend,
 )
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.assets.prometheus_server import ensure_prometheus_installed
 from tests.support.redis_counting import (
@@ -49,6 +47,7 @@ from tests.support.redis_counting import (
     private_redis_server,
     server_commandstats,
 )
+from tests.support.samples import Samples, parse_samples
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +57,6 @@ FORBIDDEN = ("keys", "scan", "hscan", "sscan")
 PROCESSES = 4
 INVOCATIONS = 250
 DURATIONS_MS = (3, 7, 30, 120, 600, 4000, 50000)  # integers: the sums must be exact
-Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
 
 
 def _clear() -> None:
@@ -102,12 +100,7 @@ def backend(client: redis.Redis) -> RedisMetricBackend:
 def scrape(backend: Any, accept: str | None = None) -> Samples:
     """sample name -> {sorted labels: value}, from a real parse of the rendered body."""
     body, _ = render(backend, accept)
-    parse = parse_openmetrics if accept == OPENMETRICS else text_string_to_metric_families
-    samples: Samples = {}
-    for family in parse(body):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
+    return parse_samples(body, openmetrics=accept == OPENMETRICS)
 
 
 def le_buckets(samples: Samples, name: str, **labels: str) -> dict[float, float]:

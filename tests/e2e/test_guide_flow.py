@@ -47,7 +47,8 @@ from tests.support.faults import TcpProxy
 from tests.support.functions import load_event
 from tests.support.local_stack import aws_environment, local_stack, queue_depth
 from tests.support.mysql import drop_database, security_log_rows
-from tests.support.stack_calls import Samples, post_webhook, request, scrape, value
+from tests.support.samples import Samples, value
+from tests.support.stack_calls import post_webhook, request, scrape
 from tests.support.stripe_events import sign
 from tests.support.waiting import wait_until
 

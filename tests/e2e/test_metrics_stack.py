@@ -30,7 +30,8 @@ from localdev.stack import LocalStack
 from tests.support.faults import Mode, TcpProxy
 from tests.support.local_stack import local_stack
 from tests.support.mysql import database_environment
-from tests.support.stack_calls import Samples, scrape
+from tests.support.samples import Samples
+from tests.support.stack_calls import scrape
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration

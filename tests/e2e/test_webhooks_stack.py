@@ -22,7 +22,8 @@ from platform_monitoring.observability.store import RedisMetricBackend
 from localdev.stack import LocalStack
 from localdev.template import aws_client
 from tests.support.local_stack import local_stack, queue_depth
-from tests.support.stack_calls import Samples, scrape, value
+from tests.support.samples import Samples, value
+from tests.support.stack_calls import scrape
 from tests.support.stripe_events import serialize, sign, stripe_event
 from tests.support.waiting import wait_until
 

@@ -1,5 +1,5 @@
 """Talking to a running local stack's API as its clients do: one request from a chosen loopback
-address, a signed Stripe webhook, a scrape of GET /api/metrics and the samples it exposes."""
+address, a signed Stripe webhook, a scrape of GET /api/metrics (read with tests.support.samples)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,9 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from localdev.stack import LocalStack
+from tests.support.samples import Samples, parse_samples
 from tests.support.stripe_events import sign
-
-Labels = tuple[tuple[str, str], ...]
-Samples = dict[str, dict[Labels, float]]  # sample name -> its labels, sorted -> value
 
 
 def request(
@@ -68,13 +64,4 @@ def scrape(stack: LocalStack, secret: str) -> Samples:
     status, data = request(stack, "GET", "/api/metrics", headers={"Authorization": f"Bearer {secret}"})
     text = data.decode()
     assert status == 200, text
-    samples: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    """One sample's value; 0 when it is not exposed (yet)."""
-    return samples.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
+    return parse_samples(text)

@@ -6,19 +6,15 @@ from hypothesis import strategies as st
 from platform_monitoring.observability.catalog import CATALOG
 from platform_monitoring.observability.exposition import render
 from platform_monitoring.observability.store import DROPPED_METRIC, MetricBuffer, MetricRecorder, series_key
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.fakes import InMemoryMetricBackend
+from tests.support.samples import Samples, parse_samples
 
 
-def scrape(backend: InMemoryMetricBackend) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+def scrape(backend: InMemoryMetricBackend) -> Samples:
     """sample name -> {sorted labels: value} from a real parse of the rendered text."""
     body, _ = render(backend, None)
-    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
-    for family in text_string_to_metric_families(body):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
+    return parse_samples(body)
 
 
 def test_counters_add_up_within_and_across_flushes() -> None:
