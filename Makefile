@@ -11,11 +11,12 @@ FUNCTION ?= HealthFunction
 EVENT ?= events/health.json
 WEBHOOK ?= events/stripe_webhook_payment_intent_succeeded.json
 
-.PHONY: help install services prometheus lint types unit integration artifact test fuzz local invoke webhook migrate bench bench-load build validate clean
+.PHONY: help install services prometheus lint types unit component e2e integration artifact test fuzz local invoke webhook migrate bench bench-load build validate clean
 
 help:
 	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
-	@echo "make test     lint, types, unit, integration and built-artifact tests"
+	@echo "make test     lint, types, unit, component, end-to-end and built-artifact tests"
+	@echo "make unit | component | e2e | integration (component + e2e) | artifact: one part alone"
 	@echo "make fuzz     schemathesis against the local stack with docs/openapi.yaml, $(FUZZ_EXAMPLES) cases per operation"
 	@echo "make invoke   FUNCTION=<LogicalId> EVENT=events/<file>.json against the local stack"
 	@echo "make webhook  WEBHOOK=events/stripe_webhook_<type>.json: sign it now, invoke StripeWebhookFunction"
@@ -61,11 +62,20 @@ validate: install
 build: validate
 	$(VENV)/bin/sam build --cached --parallel
 
+# tests/unit/<concern>/ mirrors platform_monitoring's subpackages; no sockets.
 unit: install
 	$(VENV)/bin/pytest tests/unit
 
+# One real server each (Redis, MariaDB, moto server, localstripe, a local capture).
+component: install services
+	$(VENV)/bin/pytest tests/component
+
+# The whole local stack (the `local_stack` of tests/support/local_stack.py).
+e2e: install services
+	$(VENV)/bin/pytest tests/e2e
+
 integration: install services
-	$(VENV)/bin/pytest tests/integration
+	$(VENV)/bin/pytest tests/component tests/e2e
 
 artifact: build
 	$(VENV)/bin/pytest tests/artifact
@@ -78,7 +88,7 @@ test: install services prometheus lint types build
 FUZZ_EXAMPLES ?= 500
 fuzz: install services
 	CONTRACT_MAX_EXAMPLES=$(FUZZ_EXAMPLES) CONTRACT_SEED=$${CONTRACT_SEED:-random} \
-		$(VENV)/bin/pytest tests/integration/test_openapi_contract.py --timeout=0
+		$(VENV)/bin/pytest tests/e2e/test_openapi_contract.py --timeout=0
 
 local: install services
 	$(PY) -m localdev.stack

@@ -440,7 +440,7 @@ def warm_up(stack: Any, instances: int) -> Counter[int]:
 def wait_drained(stack: Any, deadline_seconds: float) -> dict[str, float | None]:
     """Wall time at which each queue was first seen empty (visible + in flight); None past the deadline."""
     from localdev.template import aws_client
-    from tests.integration.localstack_fixtures import queue_depth
+    from tests.support.local_stack import queue_depth
 
     sqs = aws_client("sqs", stack.moto_url, stack.region)
     pending = {name: stack.resources[name]["QueueUrl"] for name in ("WebhooksQueue", "SecurityEventsQueue")}
@@ -456,7 +456,7 @@ def wait_drained(stack: Any, deadline_seconds: float) -> dict[str, float | None]
 
 
 def scrape(stack: Any, metrics_secret: str) -> dict[str, dict[Labels, float]]:
-    from prometheus_client.parser import text_string_to_metric_families
+    from tests.support.samples import parse_samples
 
     address = urllib.parse.urlsplit(stack.api_url)
     connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port or 80, timeout=30)
@@ -468,11 +468,7 @@ def scrape(stack: Any, metrics_secret: str) -> dict[str, dict[Labels, float]]:
             raise RuntimeError(f"/api/metrics answered {response.status}: {text[:200]}")
     finally:
         connection.close()
-    samples: dict[str, dict[Labels, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
+    return parse_samples(text)
 
 
 def _table_items(stack: Any, table: str) -> list[dict[str, Any]]:
@@ -487,7 +483,7 @@ def _table_items(stack: Any, table: str) -> list[dict[str, Any]]:
 
 def _dlq_depth(stack: Any, queue: str) -> int:
     from localdev.template import aws_client
-    from tests.integration.localstack_fixtures import queue_depth
+    from tests.support.local_stack import queue_depth
 
     return queue_depth(aws_client("sqs", stack.moto_url, stack.region), stack.resources[queue]["QueueUrl"])
 

@@ -72,9 +72,9 @@ def bench_round_trips() -> None:
     from platform_monitoring.observability.store import RedisMetricBackend
 
     from localdev.sources import sqs_event
-    from tests.integration.localstack_fixtures import aws_emulator, aws_environment
     from tests.support.functions import cold_start
     from tests.support.lambda_context import FakeLambdaContext
+    from tests.support.local_stack import aws_emulator, aws_environment
     from tests.support.redis_counting import RoundTripCounter, counting_client
 
     counter = RequestCounter()

@@ -1,4 +1,4 @@
-"""Real servers shared by the integration and artifact tests: MariaDB and Redis (this
+"""Real servers shared by the component, end-to-end, localdev and artifact tests: MariaDB and Redis (this
 machine's), moto server and localstripe (started here on free ports)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from tests.integration.localstack_fixtures import AwsEmulator, aws_emulator, localstripe
+from tests.support.local_stack import AwsEmulator, aws_emulator, localstripe
 
 MYSQL_PORT = 3306
 REDIS_PORT = 6379

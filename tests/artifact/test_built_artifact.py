@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from localdev.stack import LocalStack
-from tests.integration.localstack_fixtures import local_stack
 from tests.support.functions import ROOT, load_event
+from tests.support.local_stack import local_stack
 
 SAM = ROOT / ".venv" / "bin" / "sam"
 RUNTIME_PYTHON = ROOT / ".venv-runtime" / "bin" / "python"

@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -30,6 +29,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from localdev.net import free_port
+from tests.support.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO_ROOT / "prometheus"
@@ -66,12 +68,6 @@ def ensure_prometheus_installed(timeout: float = 300) -> None:
     for tool in ("prometheus", "promtool"):
         if shutil.which(tool) is None:
             raise PrometheusError(f"{tool} is not on PATH after scripts/ensure-prometheus")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def render_rule_files(workdir: Path, interval: str | None) -> list[str]:
@@ -193,7 +189,13 @@ class PrometheusServer:
                 return active
             return None
 
-        return wait_until(ready, timeout=timeout, interval=0.25, what=f"{scrapes} scrape(s) of {jobs or 'all'}")
+        return self.wait_for(ready, timeout=timeout, interval=0.25, what=f"{scrapes} scrape(s) of {jobs or 'all'}")
+
+    def wait_for(self, check: Callable[[], T | None], *, timeout: float, interval: float = 0.2, what: str = "") -> T:
+        """Call `check` until it returns something; an error answer or a refused connection counts as
+        not yet. PrometheusError after `timeout`."""
+        message = f"timed out after {timeout}s waiting for {what or check}"
+        return wait_until(check, timeout, interval, message, retrying=(PrometheusError, OSError), error=PrometheusError)
 
     def rule_groups(self) -> list[dict[str, Any]]:
         return list(self.api("rules")["groups"])
@@ -209,22 +211,6 @@ class PrometheusServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=timeout)
-
-
-def wait_until(check: Callable[[], T | None], *, timeout: float, interval: float = 0.2, what: str = "") -> T:
-    """Call `check` until it returns something other than None/False; PrometheusError after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            result = check()
-            if result is not None and result is not False:
-                return result
-        except (PrometheusError, OSError) as exc:
-            last_error = exc
-        if time.monotonic() >= deadline:
-            raise PrometheusError(f"timed out after {timeout}s waiting for {what or check}: {last_error}")
-        time.sleep(interval)
 
 
 def _is_ready(url: str) -> bool:

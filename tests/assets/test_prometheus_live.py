@@ -19,7 +19,6 @@ from tests.assets.prometheus_server import (
     ScrapeTarget,
     ensure_prometheus_installed,
     running_prometheus,
-    wait_until,
 )
 from tests.assets.promql import Expression, all_expressions, to_promql
 from tests.assets.synthetic import serve_exposition
@@ -55,7 +54,7 @@ def test_bearer_secret_from_the_credentials_file_is_accepted(prometheus: Prometh
     targets = {t["labels"]["job"]: t for t in prometheus.targets()}
     assert targets[GOOD_JOB]["health"] == "up", targets[GOOD_JOB]["lastError"]
     assert targets[GOOD_JOB]["labels"]["stage"] == "test"
-    wrong = wait_until(
+    wrong = prometheus.wait_for(
         lambda: (
             (t := {x["labels"]["job"]: x for x in prometheus.targets()}[WRONG_SECRET_JOB])["health"] == "down" and t
         ),
@@ -86,7 +85,7 @@ def test_rules_evaluate_without_errors(prometheus: PrometheusServer) -> None:
         rules = [rule for group in prometheus.rule_groups() for rule in group["rules"]]
         return rules if rules and all(rule["health"] != "unknown" for rule in rules) else None
 
-    rules = wait_until(evaluated, timeout=15, what="every rule to be evaluated")
+    rules = prometheus.wait_for(evaluated, timeout=15, what="every rule to be evaluated")
     assert len(rules) == len([e for e in all_expressions() if e.kind == "rule"])
     broken = {rule["name"]: rule.get("lastError") for rule in rules if rule["health"] != "ok"}
     assert broken == {}
@@ -103,7 +102,7 @@ def test_alerts_fire_on_real_scrapes(prometheus: PrometheusServer) -> None:
         fired = {name for name, items in alerts.items() if any(a["state"] == "firing" for a in items)}
         return alerts if fired >= COUNT_ALERTS and "AskProAIHighErrorRate" in alerts else None
 
-    alerts = wait_until(firing, timeout=20, what=f"{sorted(COUNT_ALERTS)} to fire")
+    alerts = prometheus.wait_for(firing, timeout=20, what=f"{sorted(COUNT_ALERTS)} to fire")
     for name in COUNT_ALERTS:
         (alert,) = alerts[name]
         assert alert["labels"]["severity"] in {"critical", "high"}

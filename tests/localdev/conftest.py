@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.localstack_fixtures import AwsEmulator, aws_emulator
+from tests.support.local_stack import AwsEmulator, aws_emulator
 
 SAMPLE_TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"

@@ -22,6 +22,7 @@ from localdev.runtime import InvocationResult
 from localdev.stack import PROJECT_ROOT
 from localdev.template import load_template
 from tests.localdev.test_apigw import request
+from tests.support.clock import Clock
 
 GUARD = Authorizer("Guard", "GuardFunction", context=("identity.sourceIp",), ttl=30)
 ROUTES = [
@@ -29,13 +30,6 @@ ROUTES = [
     Route("Blocks", "/api/security/blocks/{ip}", "ANY", authorizer=None),
 ]
 TEMPLATE = load_template(PROJECT_ROOT / "template.yaml")
-
-
-class Clock:
-    now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Functions:
@@ -68,7 +62,7 @@ class Functions:
 
 @pytest.fixture
 def gateway() -> Iterator[tuple[ApiGateway, Functions, Clock]]:
-    functions, clock = Functions(), Clock()
+    functions, clock = Functions(), Clock(1000.0)
     with ApiGateway(
         ROUTES,
         functions,

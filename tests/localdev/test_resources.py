@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from localdev.template import aws_client, create_resources, describe_resources, load_template
-from tests.integration.localstack_fixtures import AwsEmulator, aws_emulator, drain_queue, moto_server
+from tests.support.local_stack import AwsEmulator, aws_emulator, drain_queue, moto_server
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ import pytest
 from localdev.runtime import InvocationResult
 from localdev.sources import SentMessageTap, SqsPoller, failed_message_ids, scheduled_event, sns_event, sqs_event
 from localdev.template import SqsEvent
-from tests.integration.localstack_fixtures import AwsEmulator, drain_queue, queue_depth, wait_until
+from tests.support.local_stack import AwsEmulator, drain_queue, queue_depth
+from tests.support.waiting import wait_until
 
 IDS = ["m1", "m2", "m3"]
 

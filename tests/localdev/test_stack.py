@@ -20,8 +20,9 @@ import pytest
 from localdev.net import PortInUseError, free_port
 from localdev.stack import PROJECT_ROOT, LocalStack, code_paths
 from localdev.template import aws_client, function, load_template
-from tests.integration.localstack_fixtures import drain_queue, local_stack, queue_depth, wait_until
 from tests.localdev.conftest import write_sample_project
+from tests.support.local_stack import drain_queue, local_stack, queue_depth
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Alerting pieces for tests: a settable clock, services on fakes or on a moto server."""
+"""Alerting pieces for tests: services on fakes or on a moto server, a recording `alerts=` sink."""
 
 from __future__ import annotations
 
@@ -10,29 +10,10 @@ from platform_monitoring.alerting.rules import RuleSet
 from platform_monitoring.alerting.service import AlertingService
 from platform_monitoring.alerting.store import AlertStore, DynamoAlertStore
 
+from tests.support.clock import Clock
 from tests.support.fakes import InMemoryAlertStore, RecordingPublisher
 
-# 2026-11-29T10:00:00Z: a round time, so window edges read plainly in the tests.
-T0 = 1_795_946_400.0
 RUNBOOKS = "https://runbooks.example.com/"
-
-
-class Clock:
-    """A clock tests move by hand (epoch seconds)."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def at(self, seconds_after_t0: float) -> Clock:
-        self.now = T0 + seconds_after_t0
-        return self
-
-    def advance(self, seconds: float) -> Clock:
-        self.now += seconds
-        return self
 
 
 def service(
@@ -64,3 +45,22 @@ def moto_service(aws: Any, clock: Clock | None = None, overrides: str | None = N
 def published(publisher: Publisher) -> list[Notification]:
     assert isinstance(publisher, RecordingPublisher)
     return publisher.notifications
+
+
+class RecordingAlerts:
+    """What a processor or the security monitor alerts through (`alerts=`), recorded: `calls` holds
+    (alert_type, context); the first `fail_times` calls raise ConnectionError (alerting down)."""
+
+    def __init__(self, fail_times: int = 0) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail_times = fail_times
+
+    def alert(self, alert_type: str, context: dict[str, Any], /) -> object:
+        if self.fail_times:
+            self.fail_times -= 1
+            raise ConnectionError("alerting is down")
+        self.calls.append((alert_type, context))
+        return None
+
+    def types(self) -> list[str]:
+        return [alert_type for alert_type, _ in self.calls]

@@ -23,16 +23,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
-from localdev.net import LOOPBACK, QuietHTTPServer
+from localdev.net import LOOPBACK, QuietHTTPServer, free_port
 
 Mode = Literal["forward", "down", "hang"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class HangingServer:
