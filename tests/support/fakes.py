@@ -15,8 +15,7 @@ from platform_monitoring.observability.catalog import CATALOG
 
 if TYPE_CHECKING:
     pass
-if TYPE_CHECKING:
-    pass
+from platform_monitoring.alerting.notification import Notification
 from platform_monitoring.alerting.store import (
     ACKNOWLEDGED,
     FIRING,
@@ -29,12 +28,6 @@ from platform_monitoring.alerting.store import (
     Silence,
 )
 
-if TYPE_CHECKING:
-    pass
-from platform_monitoring.alerting.notification import Notification
-
-if TYPE_CHECKING:
-    pass
 if TYPE_CHECKING:
     pass
 from platform_monitoring.alerting.delivery.records import FAILED, SENDING, SENT
