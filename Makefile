@@ -11,7 +11,7 @@ FUNCTION ?= HealthFunction
 EVENT ?= events/health.json
 WEBHOOK ?= events/stripe_webhook_payment_intent_succeeded.json
 
-.PHONY: help install services prometheus lint types unit integration artifact test fuzz local invoke webhook migrate bench bench-load build validate clean
+.PHONY: help install services prometheus lint types unit integration artifact test fuzz local invoke webhook migrate bench bench-load build validate lock clean
 
 help:
 	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
@@ -23,38 +23,52 @@ help:
 	@echo "make bench    concurrency, cold-start, round-trip and load figures"
 	@echo "make bench-load  the load run alone: signed webhooks and events from several processes"
 	@echo "make build    sam validate --lint and sam build"
+	@echo "make lock     re-resolve the hashed lock files from the *.in files (UPGRADE=1: newest transitive versions)"
 
-$(VENV)/.installed: requirements-dev.txt shared/requirements.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install -q -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
-	$(PY) -m pip install -q -e . 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
-	touch $@
+# Installs come from the hashed locks (requirements-dev.txt, requirements-runtime.txt; `make lock`
+# writes them), exactly what they list (--no-deps; `pip check` then proves nothing is missing). pip's own "Location ... is ignored" notes about this machine's local indexes are
+# filtered out; the `==>` lines say what is happening.
+PIP_QUIET := 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
+
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
+	@echo "==> $(VENV): installing the development tools from requirements-dev.txt (hashed lock; a few minutes the first time)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "make: $(PYTHON) with venv is needed (see the README's Prerequisites)" >&2; exit 1; }
+	@$(PY) -m pip install -q --require-hashes --no-deps -r requirements-dev.txt $(PIP_QUIET)
+	@$(PY) -m pip check >/dev/null || { $(PY) -m pip check; echo "make: requirements-dev.txt is incomplete; run make lock" >&2; exit 1; }
+	@echo "==> $(VENV): installing this project (editable, platform_monitoring from shared/)"
+	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . $(PIP_QUIET)
+	@touch $@
 
 $(RUNTIME_VENV)/.installed: requirements-runtime.txt
-	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/pip install -q -r requirements-runtime.txt 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
-	touch $@
+	@echo "==> $(RUNTIME_VENV): installing what the Lambda base image has (requirements-runtime.txt, hashed lock)"
+	@test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)
+	@$(RUNTIME_VENV)/bin/pip install -q --require-hashes --no-deps -r requirements-runtime.txt $(PIP_QUIET)
+	@touch $@
 
 install: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 
 services:
+	@echo "==> services: Redis on 127.0.0.1:6379 and MariaDB on 127.0.0.1:3306 (started when not answering)"
 	@scripts/ensure-services
 
 prometheus:
 	@scripts/ensure-prometheus
 
 lint: install
+	@echo "==> lint: ruff check and ruff format --check"
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 types: install
+	@echo "==> types: mypy (strict)"
 	$(VENV)/bin/mypy
 
 validate: install
+	@echo "==> validate: sam validate --lint"
 	$(VENV)/bin/sam validate --lint
 
 build: validate
+	@echo "==> build: sam build (the layer from shared/requirements.txt, hashed; cached after the first run)"
 	$(VENV)/bin/sam build --cached --parallel
 
 unit: install
@@ -67,6 +81,7 @@ artifact: build
 	$(VENV)/bin/pytest tests/artifact
 
 test: install services prometheus lint types build
+	@echo "==> test: pytest tests (unit, localdev, assets, integration against the real servers, artifact)"
 	$(VENV)/bin/pytest tests
 
 # The API contract test (`make test` runs it with 25 cases per operation and a fixed seed) with many
@@ -77,6 +92,7 @@ fuzz: install services
 		$(VENV)/bin/pytest tests/integration/test_openapi_contract.py --timeout=0
 
 local: install services
+	@echo "==> local: starting the local stack (moto server, localstripe, migrations, the functions; Ctrl-C stops it)"
 	$(PY) -m localdev.stack
 
 invoke: install
@@ -93,11 +109,23 @@ migrate: install services
 	$(PY) -m platform_monitoring.migrate
 
 bench: install services
+	@echo "==> bench: concurrency, cold-start, round-trip and load figures (each part says when it starts)"
 	$(PY) -m bench
 
 # The load run alone (bench/load_bench.py; also the last part of `make bench`): sizes from LOAD_* variables.
 bench-load: install services
 	$(PY) -m bench.load_bench
+
+# Re-resolve the locks from the *.in files (after changing a pin there): the layer's for Lambda
+# (python3.11, x86_64 manylinux), the runtime mirror, and the dev tools constrained to the layer's
+# versions. `make lock UPGRADE=1` moves every unpinned transitive dependency to its newest release.
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux2014 --no-strip-extras $(if $(UPGRADE),--upgrade)
+lock: $(VENV)/.installed
+	@echo "==> lock: shared/requirements.txt, requirements-runtime.txt, requirements-dev.txt (uv, with hashes)"
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(LOCK) shared/requirements.in -o shared/requirements.txt
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(LOCK) requirements-runtime.in -o requirements-runtime.txt
+	UV_CUSTOM_COMPILE_COMMAND="make lock" $(LOCK) --constraint shared/requirements.txt requirements-dev.in -o requirements-dev.txt
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
