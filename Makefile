@@ -26,8 +26,9 @@ help:
 	@echo "make lock     re-resolve the hashed lock files from the *.in files (UPGRADE=1: newest transitive versions)"
 
 # Installs come from the hashed locks (requirements-dev.txt, requirements-runtime.txt; `make lock`
-# writes them), exactly what they list (--no-deps; `pip check` then proves nothing is missing). pip's own "Location ... is ignored" notes about this machine's local indexes are
-# filtered out; the `==>` lines say what is happening.
+# writes them), exactly what they list (--no-deps; `pip check` then proves nothing is missing).
+# pip's "Location ... is ignored" notes about this machine's local indexes are filtered out; the
+# `==>` lines say what is happening.
 PIP_QUIET := 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
