@@ -82,7 +82,7 @@ artifact: build
 	$(VENV)/bin/pytest tests/artifact
 
 test: install services prometheus lint types build
-	@echo "==> test: pytest tests (unit, localdev, assets, integration against the real servers, artifact)"
+	@echo "==> test: pytest tests (unit, localdev, assets, packaging, integration against the real servers, artifact)"
 	$(VENV)/bin/pytest tests
 
 # The API contract test (`make test` runs it with 25 cases per operation and a fixed seed) with many
@@ -122,11 +122,19 @@ bench-load: install services
 # versions. `make lock UPGRADE=1` moves every unpinned transitive dependency to its newest release.
 LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-manylinux2014 --no-strip-extras $(if $(UPGRADE),--upgrade)
+# $(1) the .in file, $(2) its lock, $(3) more uv options. uv starts from the lock's versions; the lock
+# is replaced only when it changed, so an unchanged one does not make the next `make` reinstall.
+define lock_one
+	@cp $(2) $(2).new 2>/dev/null || true
+	@UV_CUSTOM_COMPILE_COMMAND="make lock" $(LOCK) $(3) $(1) -o $(2).new
+	@if cmp -s $(2) $(2).new; then rm $(2).new; echo "    $(2): unchanged"; else mv $(2).new $(2); echo "    $(2): updated"; fi
+endef
+
 lock: $(VENV)/.installed
 	@echo "==> lock: shared/requirements.txt, requirements-runtime.txt, requirements-dev.txt (uv, with hashes)"
-	UV_CUSTOM_COMPILE_COMMAND="make lock" $(LOCK) shared/requirements.in -o shared/requirements.txt
-	UV_CUSTOM_COMPILE_COMMAND="make lock" $(LOCK) requirements-runtime.in -o requirements-runtime.txt
-	UV_CUSTOM_COMPILE_COMMAND="make lock" $(LOCK) --constraint shared/requirements.txt requirements-dev.in -o requirements-dev.txt
+	$(call lock_one,shared/requirements.in,shared/requirements.txt)
+	$(call lock_one,requirements-runtime.in,requirements-runtime.txt)
+	$(call lock_one,requirements-dev.in,requirements-dev.txt,--constraint shared/requirements.txt)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
