@@ -11,11 +11,11 @@ FUNCTION ?= HealthFunction
 EVENT ?= events/health.json
 WEBHOOK ?= events/stripe_webhook_payment_intent_succeeded.json
 
-.PHONY: help install services prometheus lint types unit component e2e integration artifact test fuzz local invoke webhook migrate bench bench-load build validate clean
+.PHONY: help install services prometheus lint types unit component e2e integration artifact test fuzz local invoke webhook migrate bench bench-load build validate lock clean
 
 help:
 	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
-	@echo "make test     lint, types, unit, component, end-to-end and built-artifact tests"
+	@echo "make test     lint, types, unit, component, end-to-end, packaging and built-artifact tests"
 	@echo "make unit | component | e2e | integration (component + e2e) | artifact: one part alone"
 	@echo "make fuzz     schemathesis against the local stack with docs/openapi.yaml, $(FUZZ_EXAMPLES) cases per operation"
 	@echo "make invoke   FUNCTION=<LogicalId> EVENT=events/<file>.json against the local stack"
@@ -24,22 +24,33 @@ help:
 	@echo "make bench    concurrency, cold-start, round-trip and load figures"
 	@echo "make bench-load  the load run alone: signed webhooks and events from several processes"
 	@echo "make build    sam validate --lint and sam build"
+	@echo "make lock     re-resolve the hashed lock files from the *.in files (UPGRADE=1: newest transitive versions)"
 
-$(VENV)/.installed: requirements-dev.txt shared/requirements.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install -q -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
-	$(PY) -m pip install -q -e . 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
-	touch $@
+# Installs come from the hashed locks (requirements-dev.txt, requirements-runtime.txt; `make lock`
+# writes them), exactly what they list (--no-deps; `pip check` then proves nothing is missing).
+# pip's "Location ... is ignored" notes about this machine's local indexes are filtered out; the
+# `==>` lines say what is happening.
+PIP_QUIET := 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
+
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
+	@echo "==> $(VENV): installing the development tools from requirements-dev.txt (hashed lock; a few minutes the first time)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "make: $(PYTHON) with venv is needed (see the README's Prerequisites)" >&2; exit 1; }
+	@$(PY) -m pip install -q --require-hashes --no-deps -r requirements-dev.txt $(PIP_QUIET)
+	@$(PY) -m pip check >/dev/null || { $(PY) -m pip check; echo "make: requirements-dev.txt is incomplete; run make lock" >&2; exit 1; }
+	@echo "==> $(VENV): installing this project (editable, platform_monitoring from shared/)"
+	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . $(PIP_QUIET)
+	@touch $@
 
 $(RUNTIME_VENV)/.installed: requirements-runtime.txt
-	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/pip install -q -r requirements-runtime.txt 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
-	touch $@
+	@echo "==> $(RUNTIME_VENV): installing what the Lambda base image has (requirements-runtime.txt, hashed lock)"
+	@test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)
+	@$(RUNTIME_VENV)/bin/pip install -q --require-hashes --no-deps -r requirements-runtime.txt $(PIP_QUIET)
+	@touch $@
 
 install: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 
 services:
+	@echo "==> services: Redis on 127.0.0.1:6379 and MariaDB on 127.0.0.1:3306 (started when not answering)"
 	@scripts/ensure-services
 
 prometheus:
@@ -47,6 +58,7 @@ prometheus:
 
 # The library's layers (pyproject.toml [tool.importlinter], docs/architecture.md) and no import cycle.
 lint: install
+	@echo "==> lint: ruff check and ruff format --check"
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
@@ -54,12 +66,15 @@ lint: install
 	$(PY) scripts/readme_map.py --check
 
 types: install
+	@echo "==> types: mypy (strict)"
 	$(VENV)/bin/mypy
 
 validate: install
+	@echo "==> validate: sam validate --lint"
 	$(VENV)/bin/sam validate --lint
 
 build: validate
+	@echo "==> build: sam build (the layer from shared/requirements.txt, hashed; cached after the first run)"
 	$(VENV)/bin/sam build --cached --parallel
 
 # tests/unit/<concern>/ mirrors platform_monitoring's subpackages; no sockets.
@@ -81,6 +96,7 @@ artifact: build
 	$(VENV)/bin/pytest tests/artifact
 
 test: install services prometheus lint types build
+	@echo "==> test: pytest tests (unit, localdev, assets, packaging, integration against the real servers, artifact)"
 	$(VENV)/bin/pytest tests
 
 # The API contract test (`make test` runs it with 25 cases per operation and a fixed seed) with many
@@ -91,6 +107,7 @@ fuzz: install services
 		$(VENV)/bin/pytest tests/e2e/test_openapi_contract.py --timeout=0
 
 local: install services
+	@echo "==> local: starting the local stack (moto server, localstripe, migrations, the functions; Ctrl-C stops it)"
 	$(PY) -m localdev.stack
 
 invoke: install
@@ -107,11 +124,31 @@ migrate: install services
 	$(PY) -m platform_monitoring.tools.migrate
 
 bench: install services
+	@echo "==> bench: concurrency, cold-start, round-trip and load figures (each part says when it starts)"
 	$(PY) -m bench
 
 # The load run alone (bench/load_bench.py; also the last part of `make bench`): sizes from LOAD_* variables.
 bench-load: install services
 	$(PY) -m bench.load_bench
+
+# Re-resolve the locks from the *.in files (after changing a pin there): the layer's for Lambda
+# (python3.11, x86_64 manylinux), the runtime mirror, and the dev tools constrained to the layer's
+# versions. `make lock UPGRADE=1` moves every unpinned transitive dependency to its newest release.
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux2014 --no-strip-extras $(if $(UPGRADE),--upgrade)
+# $(1) the .in file, $(2) its lock, $(3) more uv options. uv starts from the lock's versions; the lock
+# is replaced only when it changed, so an unchanged one does not make the next `make` reinstall.
+define lock_one
+	@cp $(2) $(2).new 2>/dev/null || true
+	@UV_CUSTOM_COMPILE_COMMAND="make lock" $(LOCK) $(3) $(1) -o $(2).new
+	@if cmp -s $(2) $(2).new; then rm $(2).new; echo "    $(2): unchanged"; else mv $(2).new $(2); echo "    $(2): updated"; fi
+endef
+
+lock: $(VENV)/.installed
+	@echo "==> lock: shared/requirements.txt, requirements-runtime.txt, requirements-dev.txt (uv, with hashes)"
+	$(call lock_one,shared/requirements.in,shared/requirements.txt)
+	$(call lock_one,requirements-runtime.in,requirements-runtime.txt)
+	$(call lock_one,requirements-dev.in,requirements-dev.txt,--constraint shared/requirements.txt)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -161,32 +161,47 @@ def bench_webhooks() -> None:
     run()
 
 
+PARTS = 7
+
+
+def part(number: int, what: str) -> None:
+    """Say which part starts (stderr, so the figures on stdout stay a clean report)."""
+    print(f"==> bench {number}/{PARTS}: {what}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     from localdev.template import load_dotenv
 
     shell = dict(os.environ)  # what the user set; the local stack reads .env itself
     for key, value in load_dotenv(ROOT / ".env").items():
         os.environ.setdefault(key, value)
+    part(1, "the health endpoint's six checks, concurrently and one after another")
     bench_health()
     print()
+    part(2, "cold starts of every function (a local stack, 10 fresh processes per function)")
     bench_cold_starts(shell)
     print()
     from bench.metrics_bench import bench_metric_store
 
+    part(3, "metric store scrapes of 1k, 10k and 100k series")
     bench_metric_store()
     print()
+    part(4, "the Stripe webhook path's requests per event and batch")
     bench_webhooks()
     print()
     from bench.alerting_bench import bench_alerting
 
+    part(5, "alerting round trips and 50 concurrent alert() calls")
     bench_alerting()
     print()
     from bench.security_bench import bench_security
 
+    part(6, "security round trips and 40 concurrent failed logins")
     bench_security()
     print()
     from bench.load_bench import bench_load
 
+    part(7, "the load run (progress below, as it goes)")
     bench_load()  # last: it exits non-zero when something was lost or double counted
 
 

@@ -42,13 +42,13 @@ import time
 import urllib.parse
 import uuid
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK_PATH = "/api/webhooks/stripe"
@@ -279,8 +279,9 @@ class Target:
     events_secret: str
 
 
-def send_burst(target: Target, requests: list[Request], go: Any, results: Any) -> None:
-    """A worker process: say it is ready, wait for the go, send every request in order, report each answer."""
+def send_burst(target: Target, requests: list[Request], go: Any, results: Any, answered: Any = None) -> None:
+    """A worker process: say it is ready, wait for the go, send every request in order, report each answer
+    (and count it in `answered`, a shared counter the parent prints progress from)."""
     from tests.support.stripe_events import sign
 
     address = urllib.parse.urlsplit(target.api_url)
@@ -295,6 +296,9 @@ def send_burst(target: Target, requests: list[Request], go: Any, results: Any) -
             signature = {"X-Monitoring-Signature": sign(request.body, target.events_secret)}
             headers = {"Content-Type": "application/json", **signature}
         sent.append(_send(address.hostname or "127.0.0.1", address.port or 80, request, headers))
+        if answered is not None:
+            with answered.get_lock():
+                answered.value += 1
     results.put(sent)
 
 
@@ -320,21 +324,23 @@ def _send(host: str, port: int, request: Request, headers: dict[str, str]) -> Se
     return Sent(request.path, status, seconds, started_wall, started_wall + seconds, request.events, accepted, error)
 
 
-def run_workers(target: Target, plan: Plan) -> list[Sent]:
+def run_workers(target: Target, plan: Plan, progress: Progress | None = None) -> list[Sent]:
     """One process per worker, started together once all are ready; every answer, in no particular order."""
     # spawn, not fork: this process runs the stack's threads (a forked child could inherit a held lock)
     context = multiprocessing.get_context("spawn")
-    go, results = context.Event(), context.Queue()
+    go, results, answered = context.Event(), context.Queue(), context.Value("i", 0)
     processes = [
-        context.Process(target=send_burst, args=(target, requests, go, results), name=f"load-worker-{index}")
+        context.Process(target=send_burst, args=(target, requests, go, results, answered), name=f"load-worker-{index}")
         for index, requests in enumerate(plan.requests)
     ]
+    total = sum(len(requests) for requests in plan.requests)
     for process in processes:
         process.start()
     try:
         _collect(results, processes)  # each worker's "ready"
         go.set()
-        return [sent for answers in _collect(results, processes) for sent in answers]
+        tick = None if progress is None else lambda: progress.every(f"{answered.value}/{total} requests answered")
+        return [sent for answers in _collect(results, processes, tick) for sent in answers]
     finally:
         for process in processes:
             process.join(10)
@@ -342,10 +348,12 @@ def run_workers(target: Target, plan: Plan) -> list[Sent]:
                 process.kill()
 
 
-def _collect(results: Any, processes: list[Any]) -> list[Any]:
-    """One message from each worker; raises if a worker died without sending it."""
+def _collect(results: Any, processes: list[Any], tick: Callable[[], None] | None = None) -> list[Any]:
+    """One message from each worker; raises if a worker died without sending it. `tick` runs while waiting."""
     collected: list[Any] = []
     while len(collected) < len(processes):
+        if tick is not None:
+            tick()
         try:
             collected.append(results.get(timeout=1))
         except Empty:
@@ -437,7 +445,7 @@ def warm_up(stack: Any, instances: int) -> Counter[int]:
         return Counter(answers)
 
 
-def wait_drained(stack: Any, deadline_seconds: float) -> dict[str, float | None]:
+def wait_drained(stack: Any, deadline_seconds: float, progress: Progress | None = None) -> dict[str, float | None]:
     """Wall time at which each queue was first seen empty (visible + in flight); None past the deadline."""
     from localdev.template import aws_client
     from tests.support.local_stack import queue_depth
@@ -447,10 +455,14 @@ def wait_drained(stack: Any, deadline_seconds: float) -> dict[str, float | None]
     drained: dict[str, float | None] = dict.fromkeys(pending)
     deadline = time.monotonic() + deadline_seconds
     while pending and time.monotonic() < deadline:
+        depths = {}
         for name, url in list(pending.items()):
-            if queue_depth(sqs, url) == 0:
+            depths[name] = queue_depth(sqs, url)
+            if depths[name] == 0:
                 drained[name] = time.time()
                 del pending[name]
+        if progress is not None and pending:
+            progress.every("queues: " + ", ".join(f"{name} {depth}" for name, depth in depths.items()) + " left")
         time.sleep(0.1)
     return drained
 
@@ -683,21 +695,56 @@ class LoadReport:
         )
 
 
-def run_load(sizes: LoadSizes, *, redis_db: int = 6, database: str = "askproai_load_bench") -> LoadReport:
+class Progress:
+    """What the load run is doing, as it goes, on stderr (the figures go to stdout): a line per step,
+    and while a step waits, a line at most every `interval` seconds."""
+
+    def __init__(self, interval: float = 2.0, stream: TextIO | None = None) -> None:
+        self.interval, self.stream = interval, stream
+        self._last = 0.0
+        self._started = time.monotonic()
+
+    def step(self, message: str) -> None:
+        self._write(message)
+        self._last = time.monotonic()
+
+    def every(self, message: str) -> None:
+        if time.monotonic() - self._last >= self.interval:
+            self.step(f"  {message}")
+
+    def _write(self, message: str) -> None:
+        stream = self.stream or sys.stderr
+        print(f"load [{time.monotonic() - self._started:5.1f}s] {message}", file=stream, flush=True)
+
+
+def run_load(
+    sizes: LoadSizes,
+    *,
+    redis_db: int = 6,
+    database: str = "askproai_load_bench",
+    progress: Progress | None = None,
+) -> LoadReport:
     """Start the stack, send the plan from sizes.processes workers, wait for the queues, compare."""
     sys.path.insert(0, str(ROOT))
     plan = build_plan(sizes)
+    say = progress.step if progress is not None else (lambda message: None)
     # fresh secrets each run; the Stripe one shaped like Stripe's
     keys = {name: secrets.token_hex(16) for name in ("events", "metrics")}
     keys["webhook"] = f"whsec_{secrets.token_hex(16)}"
     log = StackLog()
+    say("starting the local stack (moto server, localstripe, the ingest and processor functions)")
     with load_stack(sizes, redis_db, database, keys, log) as stack:
         warm = min(stack.max_instances, sizes.processes)  # one request at a time per worker
+        say(f"warming {warm} instance(s) of each ingest function")
         warmed = warm_up(stack, warm)
         if set(warmed) != {400}:
             raise RuntimeError(f"the warm-up's unsigned requests were answered {dict(warmed)}, not 400")
-        sent = run_workers(Target(stack.api_url, keys["webhook"], keys["events"]), plan)
-        drained = wait_drained(stack, sizes.drain_seconds)
+        requests = sum(len(batch) for batch in plan.requests)
+        say(f"sending {requests} signed requests from {len(plan.requests)} processes")
+        sent = run_workers(Target(stack.api_url, keys["webhook"], keys["events"]), plan, progress)
+        say(f"waiting for the queues to drain (at most {sizes.drain_seconds:g} s)")
+        drained = wait_drained(stack, sizes.drain_seconds, progress)
+        say("comparing what was sent with metrics, DynamoDB and security_logs")
         samples = scrape(stack, keys["metrics"])
         answered = Counter(s.path for s in sent if s.status in (200, 202))
         checks = [
@@ -732,6 +779,7 @@ def bench_load(sizes: LoadSizes | None = None) -> LoadReport:
         sizes or LoadSizes.from_env(),
         redis_db=int(os.environ.get("LOAD_REDIS_DB", "6")),
         database=os.environ.get("LOAD_DATABASE", "askproai_load_bench"),
+        progress=Progress(),
     )
     for line in report.lines():
         print(line)

@@ -19,6 +19,9 @@ from localdev.net import LOOPBACK, check_port_free, free_port, wait_for_http
 from localdev.template import DEFAULT_REGION
 
 STARTUP_TIMEOUT = 30.0
+# localdev is not installed (it is the dev stack, not part of the wheel): its servers run as
+# `python -m localdev.<module>` from the repository root, wherever the caller's cwd is.
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class ServiceError(RuntimeError):
@@ -59,7 +62,7 @@ class _Service:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_file.open("wb")  # this run's log only
         output: int | IO[bytes] = self._log if self._log is not None else subprocess.DEVNULL
-        self._process = procs.spawn(self.command(), stdout=output, stderr=output)
+        self._process = procs.spawn(self.command(), cwd=REPO_ROOT, stdout=output, stderr=output)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             if self._process.poll() is not None:

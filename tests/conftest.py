@@ -1,15 +1,25 @@
 """Real servers shared by the component, end-to-end, localdev and artifact tests: MariaDB and Redis (this
-machine's), moto server and localstripe (started here on free ports)."""
+machine's), moto server and localstripe (started here on free ports). And the session's
+self-containment check: reading anything beside the repository fails it (tests/support/outside_reads.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pymysql
 import pytest
 
 from tests.support.local_stack import AwsEmulator, aws_emulator, localstripe
+from tests.support.outside_reads import OutsideReads
+
+OUTSIDE_READS = OutsideReads.install(Path(__file__).resolve().parents[1])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(OUTSIDE_READS, "outside-reads")
+
 
 MYSQL_PORT = 3306
 REDIS_PORT = 6379

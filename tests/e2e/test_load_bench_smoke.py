@@ -9,9 +9,11 @@ database 7, so it can run beside `make bench` (database 6); rows are matched by 
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
-from bench.load_bench import FAILED_LOGINS_TO_BLOCK, LoadSizes, run_load
+from bench.load_bench import FAILED_LOGINS_TO_BLOCK, LoadSizes, Progress, run_load
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +30,13 @@ SIZES = LoadSizes(
 
 
 def test_a_tiny_load_run_loses_nothing_and_counts_nothing_twice(mysql_port: int) -> None:
-    report = run_load(SIZES, redis_db=7, database="askproai_load_bench")
+    said = io.StringIO()
+    report = run_load(SIZES, redis_db=7, database="askproai_load_bench", progress=Progress(interval=0, stream=said))
     print("\n" + "\n".join(report.lines()))
+    # it says what it is doing as it goes: each step, and the answers counted while the workers send
+    steps = said.getvalue()
+    for step in ("starting the local stack", "signed requests from 2 processes", "waiting for the queues"):
+        assert step in steps, steps
 
     assert [check.name for check in report.disagreements] == []
     seen = {check.name: check.seen for check in report.checks}
