@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # source of the pins -> the lock `make lock` writes from it
 LOCKS = {
     "shared/requirements.in": "shared/requirements.txt",

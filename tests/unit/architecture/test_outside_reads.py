@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.outside_reads import OutsideReads
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 CONFTEST = """
 from pathlib import Path

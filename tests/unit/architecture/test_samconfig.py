@@ -11,7 +11,7 @@ import pytest
 
 from localdev.template import load_template
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
 PARAMETERS = load_template(ROOT / "template.yaml")["Parameters"]
 ENVIRONMENTS = {"default": "dev", "dev": "dev", "staging": "staging", "prod": "prod"}
