@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from platform_monitoring.observability.catalog import CATALOG
 
 if TYPE_CHECKING:
@@ -174,7 +175,12 @@ class InMemoryAlertStore:
 
     def claim(self, alert: NewAlert) -> Claim | None:
         def condition(item: dict[str, Any] | None) -> bool:
-            return item is None or (item["status"] == FIRING and item["notified_until"] <= alert.now)
+            # notification_id: a retried request (timeout after DynamoDB applied it) still wins.
+            return (
+                item is None
+                or (item["status"] == FIRING and item["notified_until"] <= alert.now)
+                or item.get("notification_id") == alert.notification_id
+            )
 
         def change(item: dict[str, Any]) -> None:
             self._notify(item, alert)
@@ -189,7 +195,10 @@ class InMemoryAlertStore:
 
     def reopen(self, alert: NewAlert, resolved_at: int) -> Claim | None:
         def condition(item: dict[str, Any] | None) -> bool:
-            return item is not None and item["status"] == RESOLVED and item.get("resolved_at") == resolved_at
+            return item is not None and (
+                (item["status"] == RESOLVED and item.get("resolved_at") == resolved_at)
+                or item.get("notification_id") == alert.notification_id
+            )
 
         def change(item: dict[str, Any]) -> None:
             self._notify(item, alert)
@@ -264,8 +273,11 @@ class InMemoryAlertStore:
     def put_silence(self, silence: Silence, expires_at: int) -> None:
         with self._lock:
             self._count_request()
-            if silence.id in self.silence_items:
-                raise ValueError(f"silence {silence.id} exists")
+            if silence.id in self.silence_items:  # what DynamoDB's attribute_not_exists(id) raises
+                raise ClientError(
+                    {"Error": {"Code": "ConditionalCheckFailedException", "Message": "The conditional request failed"}},
+                    "PutItem",
+                )
             self.silence_items[silence.id] = silence
 
     def silences(self) -> list[Silence]:
