@@ -388,7 +388,9 @@ class InMemoryBlockStore:
             current = self.blocks.get(block.ip)
             if current is not None and current.active(now_ms) and not force:
                 return False
-            if current != previous:
+            # `previous` is the block the caller read, known by its blocked_at_ms (the DynamoDB
+            # condition): a block ended meanwhile is still that block, a new one is not.
+            if _blocked_at(current) != _blocked_at(previous):
                 return False
             self.blocks[block.ip] = block
             return True
@@ -402,3 +404,7 @@ class InMemoryBlockStore:
             ended = _replace(current, until_ms=now_ms, unblocked_at_ms=now_ms, unblocked_by=by)
             self.blocks[ip] = ended
             return ended
+
+
+def _blocked_at(block: Block | None) -> int | None:
+    return None if block is None else block.blocked_at_ms
