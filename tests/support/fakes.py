@@ -320,31 +320,37 @@ class InMemoryDeliveryStore:
     """Unit tests' fake, same conditions."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.records: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests = 0
 
     def claim(self, notification_id: str, target: str, now_ms: int, lease_ms: int) -> int | None:
-        self.requests += 1
-        record = self.records.get((notification_id, target))
-        if record is not None and not (
-            record["status"] == FAILED or (record["status"] == SENDING and record["lease_until"] < now_ms)
-        ):
-            return None
-        attempts = (record or {}).get("attempts", 0) + 1
-        self.records[(notification_id, target)] = {
-            "status": SENDING,
-            "lease_until": now_ms + lease_ms,
-            "attempts": attempts,
-        }
-        return int(attempts)
+        with self._lock:
+            self.requests += 1
+            record = self.records.get((notification_id, target))
+            if record is not None and not (
+                record["status"] == FAILED or (record["status"] == SENDING and record["lease_until"] < now_ms)
+            ):
+                return None
+            attempts = (record or {}).get("attempts", 0) + 1
+            self.records[(notification_id, target)] = {
+                "status": SENDING,
+                "lease_until": now_ms + lease_ms,
+                "attempts": attempts,
+            }
+            return int(attempts)
+
+    def _set(self, notification_id: str, target: str, status: str, note: str) -> None:
+        # An unconditional write, as in DynamoDB: it creates the record when nobody claimed it.
+        with self._lock:
+            self.requests += 1
+            self.records.setdefault((notification_id, target), {}).update(status=status, note=note)
 
     def mark_sent(self, notification_id: str, target: str, now_ms: int, receipt: str) -> None:
-        self.requests += 1
-        self.records[(notification_id, target)].update(status=SENT, note=receipt)
+        self._set(notification_id, target, SENT, receipt)
 
     def mark_failed(self, notification_id: str, target: str, now_ms: int, error: str) -> None:
-        self.requests += 1
-        self.records[(notification_id, target)].update(status=FAILED, note=error)
+        self._set(notification_id, target, FAILED, error)
 
 
 class InMemoryBlockStore:
