@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -46,16 +47,35 @@ from platform_monitoring.security.rules import Block, WindowRule
 from platform_monitoring.security.stores import _replace, sort_key, window_keys
 
 
+def _redis_add(current: float, amount: float) -> float:
+    """HINCRBYFLOAT: Redis adds in long double and keeps the sum as text with 17 decimal places,
+    so 0.1 + 0.2 is 0.3 there (not 0.30000000000000004) and an increment below 1e-17 is lost."""
+    with localcontext(prec=400):  # enough digits to hold any double to 17 places exactly
+        total = Decimal(repr(current)) + Decimal(repr(amount))
+        return float(total.quantize(_REDIS_PLACES, rounding=ROUND_HALF_EVEN))
+
+
+_REDIS_PLACES = Decimal("1e-17")
+
+
 class InMemoryMetricBackend:
-    """A fake with the same semantics as the Redis store, for unit tests."""
+    """A fake with the same semantics as the Redis store, for unit tests (each call atomic, as the
+    store's Lua script is)."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.hashes: dict[str, dict[str, float]] = defaultdict(dict)
         self.series: dict[str, set[str]] = defaultdict(set)
         self.round_trips = 0
 
     def apply(self, updates: list[Update], cap: int) -> None:
-        self.round_trips += 1
+        if not updates:
+            return  # the Redis store sends nothing then
+        with self._lock:
+            self.round_trips += 1
+            self._apply(updates, cap)
+
+    def _apply(self, updates: list[Update], cap: int) -> None:
         refused: set[tuple[str, str]] = set()
         for update in updates:
             known = self.series[update.metric]
@@ -67,18 +87,19 @@ class InMemoryMetricBackend:
                     dropped = series_key([update.metric])
                     self.series[DROPPED_METRIC].add(dropped)
                     counts = self.hashes[DROPPED_METRIC]
-                    counts[dropped] = counts.get(dropped, 0.0) + 1
+                    counts[dropped] = _redis_add(counts.get(dropped, 0.0), 1.0)
                     continue
                 known.add(update.series)
             values = self.hashes[update.metric]
             if update.op == "inc":
-                values[update.field] = values.get(update.field, 0.0) + update.value
+                values[update.field] = _redis_add(values.get(update.field, 0.0), update.value)
             else:
-                values[update.field] = update.value
+                values[update.field] = float(update.value)
 
     def snapshot(self) -> dict[str, dict[str, float]]:
-        self.round_trips += 1
-        return {metric.name: dict(self.hashes.get(metric.name, {})) for metric in CATALOG}
+        with self._lock:
+            self.round_trips += 1
+            return {metric.name: dict(self.hashes.get(metric.name, {})) for metric in CATALOG}
 
 
 # ---------------------------------------------------------------------------
