@@ -7,6 +7,7 @@ the fake and on the real store against moto server, so the two cannot drift.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
@@ -324,17 +325,35 @@ class InMemoryAlertStore:
 
 
 class RecordingPublisher:
-    """An in-memory topic for unit tests; `fail` makes the next publishes raise."""
+    """An in-memory topic for unit tests; `fail` makes the next publishes raise.
+
+    Like SNS it returns a new message ID for each publication (`message_ids`, beside
+    `notifications`) and refuses an empty filter attribute (alert_type, severity, kind).
+    """
 
     def __init__(self) -> None:
         self.notifications: list[Notification] = []
+        self.message_ids: list[str] = []
         self.fail: Exception | None = None
 
     def publish(self, notification: Notification) -> str:
         if self.fail is not None:
             raise self.fail
+        for name in ("alert_type", "severity", "kind"):
+            if not getattr(notification, name):
+                raise ClientError(
+                    {
+                        "Error": {
+                            "Code": "InvalidParameter",
+                            "Message": f"The message attribute '{name}' must contain non-empty message attribute value",
+                        }
+                    },
+                    "Publish",
+                )
+        message_id = str(uuid.uuid4())
         self.notifications.append(notification)
-        return notification.notification_id
+        self.message_ids.append(message_id)
+        return message_id
 
 
 class InMemoryDeliveryStore:
