@@ -64,7 +64,7 @@ unit: install
 	$(VENV)/bin/pytest tests/unit
 
 integration: install services
-	$(VENV)/bin/pytest tests/integration
+	$(VENV)/bin/pytest tests/integration tests/contract
 
 artifact: build
 	$(VENV)/bin/pytest tests/artifact
