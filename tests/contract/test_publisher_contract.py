@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from platform_monitoring.alerting.notification import Notification
 
-from tests.contract.harness import PublisherHarness, unique
+from tests.contract.harness import RACERS, PublisherHarness, race, unique
 
 
 def notification(**changes: object) -> Notification:
@@ -92,3 +92,12 @@ def test_an_empty_filter_attribute_is_refused(publisher: PublisherHarness, empty
         publisher.publisher.publish(sent)
     assert refused.value.response["Error"]["Code"] == "InvalidParameter"
     assert mine(publisher, sent) == []
+
+
+def test_concurrent_publications_each_arrive_once_under_their_own_id(publisher: PublisherHarness) -> None:
+    alert_id = unique("alert")
+    sent = [notification(alert_id=alert_id, count=index) for index in range(RACERS)]
+    ids = race(RACERS, lambda index: publisher.publisher.publish(sent[index]))
+    assert all(isinstance(message_id, str) for message_id in ids) and len(set(ids)) == RACERS, ids
+    got = dict(mine(publisher, sent[0]))
+    assert got == {message_id: sent[index] for index, message_id in enumerate(ids)}

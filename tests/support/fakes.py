@@ -47,6 +47,8 @@ from platform_monitoring.security.events import SecurityEvent
 from platform_monitoring.security.rules import Block, WindowRule
 from platform_monitoring.security.stores import _replace, sort_key, window_keys
 
+_REDIS_PLACES = Decimal("1e-17")
+
 
 def _redis_add(current: float, amount: float) -> float:
     """HINCRBYFLOAT: Redis adds in long double and keeps the sum as text with 17 decimal places,
@@ -54,9 +56,6 @@ def _redis_add(current: float, amount: float) -> float:
     with localcontext(prec=400):  # enough digits to hold any double to 17 places exactly
         total = Decimal(repr(current)) + Decimal(repr(amount))
         return float(total.quantize(_REDIS_PLACES, rounding=ROUND_HALF_EVEN))
-
-
-_REDIS_PLACES = Decimal("1e-17")
 
 
 class InMemoryMetricBackend:
@@ -332,6 +331,7 @@ class RecordingPublisher:
     """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.notifications: list[Notification] = []
         self.message_ids: list[str] = []
         self.fail: Exception | None = None
@@ -351,8 +351,9 @@ class RecordingPublisher:
                     "Publish",
                 )
         message_id = str(uuid.uuid4())
-        self.notifications.append(notification)
-        self.message_ids.append(message_id)
+        with self._lock:  # the two lists stay in step under concurrent publishers
+            self.notifications.append(notification)
+            self.message_ids.append(message_id)
         return message_id
 
 
