@@ -141,6 +141,17 @@ def test_a_new_block_is_written_once(block_store: BlockStore) -> None:
     assert block_store.get(ip) == first
 
 
+def test_a_block_is_stored_as_decided_never_as_unblocked(block_store: BlockStore) -> None:
+    """put_block stores the decision (who, why, how long); the unblocking fields are end_block's,
+    and a missing offence count or duration reads back as the defaults (1, a day)."""
+    ip = address()
+    written = block(ip, reason="", offences=0, duration_seconds=0, unblocked_at_ms=T0_MS, unblocked_by="api:ops")
+    assert block_store.put_block(written, None, T0_MS, EXPIRES, force=False)
+    assert block_store.get(ip) == replace(
+        written, offences=1, duration_seconds=DAY, unblocked_at_ms=None, unblocked_by=None
+    )
+
+
 def test_an_active_block_is_only_replaced_when_forced(block_store: BlockStore) -> None:
     ip = address()
     first = block(ip)

@@ -44,7 +44,7 @@ from platform_monitoring.alerting.delivery.records import FAILED, SENDING, SENT
 from platform_monitoring.alerting.store import ACTIVE, _context_json
 from platform_monitoring.observability.store import DROPPED_METRIC, Update, series_key
 from platform_monitoring.security.events import SecurityEvent
-from platform_monitoring.security.rules import Block, WindowRule
+from platform_monitoring.security.rules import DAY, Block, WindowRule
 from platform_monitoring.security.stores import _replace, sort_key, window_keys
 
 _REDIS_PLACES = Decimal("1e-17")
@@ -439,7 +439,7 @@ class InMemoryBlockStore:
             # condition): a block ended meanwhile is still that block, a new one is not.
             if _blocked_at(current) != _blocked_at(previous):
                 return False
-            self.blocks[block.ip] = block
+            self.blocks[block.ip] = _as_stored(block)
             return True
 
     def end_block(self, ip: str, now_ms: int, by: str) -> Block | None:
@@ -451,6 +451,18 @@ class InMemoryBlockStore:
             ended = _replace(current, until_ms=now_ms, unblocked_at_ms=now_ms, unblocked_by=by)
             self.blocks[ip] = ended
             return ended
+
+
+def _as_stored(block: Block) -> Block:
+    """What DynamoBlockStore reads back after put_block: no unblocking fields (end_block writes
+    those), one offence and a day's duration when they were unset."""
+    return _replace(
+        block,
+        offences=block.offences or 1,
+        duration_seconds=block.duration_seconds or DAY,
+        unblocked_at_ms=None,
+        unblocked_by=None,
+    )
 
 
 def _blocked_at(block: Block | None) -> int | None:
