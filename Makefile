@@ -81,16 +81,17 @@ build: validate
 unit: install
 	$(VENV)/bin/pytest tests/unit
 
-# One real server each (Redis, MariaDB, moto server, localstripe, a local capture).
+# One real server each (Redis, MariaDB, moto server, localstripe, a local capture); tests/contract
+# runs each store's contract on its fake and on the real store.
 component: install services
-	$(VENV)/bin/pytest tests/component
+	$(VENV)/bin/pytest tests/component tests/contract
 
 # The whole local stack (the `local_stack` of tests/support/local_stack.py).
 e2e: install services
 	$(VENV)/bin/pytest tests/e2e
 
 integration: install services
-	$(VENV)/bin/pytest tests/component tests/e2e
+	$(VENV)/bin/pytest tests/component tests/contract tests/e2e
 
 artifact: build
 	$(VENV)/bin/pytest tests/artifact

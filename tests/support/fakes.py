@@ -7,10 +7,13 @@ the fake and on the real store against moto server, so the two cannot drift.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from platform_monitoring.observability.catalog import CATALOG
 
 if TYPE_CHECKING:
@@ -34,20 +37,38 @@ from platform_monitoring.alerting.delivery.records import FAILED, SENDING, SENT
 from platform_monitoring.alerting.store import ACTIVE, _context_json
 from platform_monitoring.observability.store import DROPPED_METRIC, Update, series_key
 from platform_monitoring.security.events import SecurityEvent
-from platform_monitoring.security.rules import Block, WindowRule
+from platform_monitoring.security.rules import DAY, Block, WindowRule
 from platform_monitoring.security.stores import _replace, sort_key, window_keys
+
+_REDIS_PLACES = Decimal("1e-17")
+
+
+def _redis_add(current: float, amount: float) -> float:
+    """HINCRBYFLOAT: Redis adds in long double and keeps the sum as text with 17 decimal places,
+    so 0.1 + 0.2 is 0.3 there (not 0.30000000000000004) and an increment below 1e-17 is lost."""
+    with localcontext(prec=400):  # enough digits to hold any double to 17 places exactly
+        total = Decimal(repr(current)) + Decimal(repr(amount))
+        return float(total.quantize(_REDIS_PLACES, rounding=ROUND_HALF_EVEN))
 
 
 class InMemoryMetricBackend:
-    """A fake with the same semantics as the Redis store, for unit tests."""
+    """A fake with the same semantics as the Redis store, for unit tests (each call atomic, as the
+    store's Lua script is)."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.hashes: dict[str, dict[str, float]] = defaultdict(dict)
         self.series: dict[str, set[str]] = defaultdict(set)
         self.round_trips = 0
 
     def apply(self, updates: list[Update], cap: int) -> None:
-        self.round_trips += 1
+        if not updates:
+            return  # the Redis store sends nothing then
+        with self._lock:
+            self.round_trips += 1
+            self._apply(updates, cap)
+
+    def _apply(self, updates: list[Update], cap: int) -> None:
         refused: set[tuple[str, str]] = set()
         for update in updates:
             known = self.series[update.metric]
@@ -59,18 +80,19 @@ class InMemoryMetricBackend:
                     dropped = series_key([update.metric])
                     self.series[DROPPED_METRIC].add(dropped)
                     counts = self.hashes[DROPPED_METRIC]
-                    counts[dropped] = counts.get(dropped, 0.0) + 1
+                    counts[dropped] = _redis_add(counts.get(dropped, 0.0), 1.0)
                     continue
                 known.add(update.series)
             values = self.hashes[update.metric]
             if update.op == "inc":
-                values[update.field] = values.get(update.field, 0.0) + update.value
+                values[update.field] = _redis_add(values.get(update.field, 0.0), update.value)
             else:
-                values[update.field] = update.value
+                values[update.field] = float(update.value)
 
     def snapshot(self) -> dict[str, dict[str, float]]:
-        self.round_trips += 1
-        return {metric.name: dict(self.hashes.get(metric.name, {})) for metric in CATALOG}
+        with self._lock:
+            self.round_trips += 1
+            return {metric.name: dict(self.hashes.get(metric.name, {})) for metric in CATALOG}
 
 
 # ---------------------------------------------------------------------------
@@ -167,7 +189,12 @@ class InMemoryAlertStore:
 
     def claim(self, alert: NewAlert) -> Claim | None:
         def condition(item: dict[str, Any] | None) -> bool:
-            return item is None or (item["status"] == FIRING and item["notified_until"] <= alert.now)
+            # notification_id: a retried request (timeout after DynamoDB applied it) still wins.
+            return (
+                item is None
+                or (item["status"] == FIRING and item["notified_until"] <= alert.now)
+                or item.get("notification_id") == alert.notification_id
+            )
 
         def change(item: dict[str, Any]) -> None:
             self._notify(item, alert)
@@ -182,7 +209,10 @@ class InMemoryAlertStore:
 
     def reopen(self, alert: NewAlert, resolved_at: int) -> Claim | None:
         def condition(item: dict[str, Any] | None) -> bool:
-            return item is not None and item["status"] == RESOLVED and item.get("resolved_at") == resolved_at
+            return item is not None and (
+                (item["status"] == RESOLVED and item.get("resolved_at") == resolved_at)
+                or item.get("notification_id") == alert.notification_id
+            )
 
         def change(item: dict[str, Any]) -> None:
             self._notify(item, alert)
@@ -257,8 +287,11 @@ class InMemoryAlertStore:
     def put_silence(self, silence: Silence, expires_at: int) -> None:
         with self._lock:
             self._count_request()
-            if silence.id in self.silence_items:
-                raise ValueError(f"silence {silence.id} exists")
+            if silence.id in self.silence_items:  # what DynamoDB's attribute_not_exists(id) raises
+                raise ClientError(
+                    {"Error": {"Code": "ConditionalCheckFailedException", "Message": "The conditional request failed"}},
+                    "PutItem",
+                )
             self.silence_items[silence.id] = silence
 
     def silences(self) -> list[Silence]:
@@ -284,48 +317,74 @@ class InMemoryAlertStore:
 
 
 class RecordingPublisher:
-    """An in-memory topic for unit tests; `fail` makes the next publishes raise."""
+    """An in-memory topic for unit tests; `fail` makes the next publishes raise.
+
+    Like SNS it returns a new message ID for each publication (`message_ids`, beside
+    `notifications`) and refuses an empty filter attribute (alert_type, severity, kind).
+    """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.notifications: list[Notification] = []
+        self.message_ids: list[str] = []
         self.fail: Exception | None = None
 
     def publish(self, notification: Notification) -> str:
         if self.fail is not None:
             raise self.fail
-        self.notifications.append(notification)
-        return notification.notification_id
+        for name in ("alert_type", "severity", "kind"):
+            if not getattr(notification, name):
+                raise ClientError(
+                    {
+                        "Error": {
+                            "Code": "InvalidParameter",
+                            "Message": f"The message attribute '{name}' must contain non-empty message attribute value",
+                        }
+                    },
+                    "Publish",
+                )
+        message_id = str(uuid.uuid4())
+        with self._lock:  # the two lists stay in step under concurrent publishers
+            self.notifications.append(notification)
+            self.message_ids.append(message_id)
+        return message_id
 
 
 class InMemoryDeliveryStore:
     """Unit tests' fake, same conditions."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.records: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests = 0
 
     def claim(self, notification_id: str, target: str, now_ms: int, lease_ms: int) -> int | None:
-        self.requests += 1
-        record = self.records.get((notification_id, target))
-        if record is not None and not (
-            record["status"] == FAILED or (record["status"] == SENDING and record["lease_until"] < now_ms)
-        ):
-            return None
-        attempts = (record or {}).get("attempts", 0) + 1
-        self.records[(notification_id, target)] = {
-            "status": SENDING,
-            "lease_until": now_ms + lease_ms,
-            "attempts": attempts,
-        }
-        return int(attempts)
+        with self._lock:
+            self.requests += 1
+            record = self.records.get((notification_id, target))
+            if record is not None and not (
+                record["status"] == FAILED or (record["status"] == SENDING and record["lease_until"] < now_ms)
+            ):
+                return None
+            attempts = (record or {}).get("attempts", 0) + 1
+            self.records[(notification_id, target)] = {
+                "status": SENDING,
+                "lease_until": now_ms + lease_ms,
+                "attempts": attempts,
+            }
+            return int(attempts)
+
+    def _set(self, notification_id: str, target: str, status: str, note: str) -> None:
+        # An unconditional write, as in DynamoDB: it creates the record when nobody claimed it.
+        with self._lock:
+            self.requests += 1
+            self.records.setdefault((notification_id, target), {}).update(status=status, note=note)
 
     def mark_sent(self, notification_id: str, target: str, now_ms: int, receipt: str) -> None:
-        self.requests += 1
-        self.records[(notification_id, target)].update(status=SENT, note=receipt)
+        self._set(notification_id, target, SENT, receipt)
 
     def mark_failed(self, notification_id: str, target: str, now_ms: int, error: str) -> None:
-        self.requests += 1
-        self.records[(notification_id, target)].update(status=FAILED, note=error)
+        self._set(notification_id, target, FAILED, error)
 
 
 class InMemoryBlockStore:
@@ -369,9 +428,11 @@ class InMemoryBlockStore:
             current = self.blocks.get(block.ip)
             if current is not None and current.active(now_ms) and not force:
                 return False
-            if current != previous:
+            # `previous` is the block the caller read, known by its blocked_at_ms (the DynamoDB
+            # condition): a block ended meanwhile is still that block, a new one is not.
+            if _blocked_at(current) != _blocked_at(previous):
                 return False
-            self.blocks[block.ip] = block
+            self.blocks[block.ip] = _as_stored(block)
             return True
 
     def end_block(self, ip: str, now_ms: int, by: str) -> Block | None:
@@ -383,3 +444,19 @@ class InMemoryBlockStore:
             ended = _replace(current, until_ms=now_ms, unblocked_at_ms=now_ms, unblocked_by=by)
             self.blocks[ip] = ended
             return ended
+
+
+def _as_stored(block: Block) -> Block:
+    """What DynamoBlockStore reads back after put_block: no unblocking fields (end_block writes
+    those), one offence and a day's duration when they were unset."""
+    return _replace(
+        block,
+        offences=block.offences or 1,
+        duration_seconds=block.duration_seconds or DAY,
+        unblocked_at_ms=None,
+        unblocked_by=None,
+    )
+
+
+def _blocked_at(block: Block | None) -> int | None:
+    return None if block is None else block.blocked_at_ms
