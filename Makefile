@@ -61,8 +61,8 @@ lint: install
 	@echo "==> lint: ruff check and ruff format --check"
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/lint-imports --no-cache
-	$(PY) scripts/check_import_cycles.py
+	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
+	PYTHONPATH=. $(PY) scripts/check_import_cycles.py
 	$(PY) scripts/readme_map.py --check
 
 types: install

@@ -11,16 +11,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
-from platform_monitoring.observability.catalog import CATALOG
-
-if TYPE_CHECKING:
-    pass
+from platform_monitoring.alerting.delivery.records import FAILED, SENDING, SENT
 from platform_monitoring.alerting.notification import Notification
 from platform_monitoring.alerting.store import (
     ACKNOWLEDGED,
+    ACTIVE,
     FIRING,
     RESOLVED,
     AlertConflict,
@@ -29,12 +27,9 @@ from platform_monitoring.alerting.store import (
     Claim,
     NewAlert,
     Silence,
+    _context_json,
 )
-
-if TYPE_CHECKING:
-    pass
-from platform_monitoring.alerting.delivery.records import FAILED, SENDING, SENT
-from platform_monitoring.alerting.store import ACTIVE, _context_json
+from platform_monitoring.observability.catalog import CATALOG
 from platform_monitoring.observability.store import DROPPED_METRIC, Update, series_key
 from platform_monitoring.security.events import SecurityEvent
 from platform_monitoring.security.rules import DAY, Block, WindowRule
