@@ -178,17 +178,16 @@ class AlertingService:
         now = self.now_ms()
         reported = occurrences(context)
         if rule.kind == "count":
-            repeat = self._throttled_repeat(
+            repeat, recorded = self._throttled_repeat(
                 rule, alert_id, context, now=now, reported=reported, occurrence_id=occurrence_id
             )
             if repeat is not None:
                 return repeat
-            written = min(reported, max(MAX_REPORTED_OCCURRENCES, rule.count_threshold))
-            expires = (now + rule.window_ms) // 1000 + EVENT_TTL_MARGIN_SECONDS
-            # An occurrence seen before (its message retried) is not counted again, but the decision
-            # below runs again: the earlier attempt may have failed before its notification went out.
-            self.store.add_events(alert_id, now, written, expires, occurrence_id)
-            self._counted(alert_id, occurrence_id)
+            if not recorded:
+                # An occurrence seen before (its message retried) is not counted again, but the decision
+                # below runs again: the earlier attempt may have failed before its notification went out.
+                self._record(rule, alert_id, now, reported, occurrence_id)
+                self._counted(alert_id, occurrence_id)
             count = self.store.count_events(alert_id, now - rule.window_ms)
             if count < rule.count_threshold:
                 monitoring_log.debug(
@@ -253,32 +252,44 @@ class AlertingService:
         now: int,
         reported: int,
         occurrence_id: str | None,
-    ) -> AlertDecision | None:
-        """A repeat of an alert this process saw throttled, as ONE write on its record; None otherwise.
+    ) -> tuple[AlertDecision | None, bool]:
+        """A repeat of an alert this process saw firing and throttled: a write on its record without
+        counting the window (the record's condition, not the count, decides); None otherwise.
 
-        The occurrence is not written to the rule's window when it will have left the window
-        before the throttle period ends: no later decision could count it (the first one allowed
-        to notify again counts the window from notified_until - window on). resolve_quiet reads
-        the record's last_seen, which this write sets, so the alert does not resolve meanwhile.
-        The record's window_count is then this process's running count. The occurrence ID is not
-        recorded in DynamoDB either: a retry in another process adds one to that running count
-        (the record's count and suppressed totals count a retry in any path, as before), and to
-        nothing that decides.
+        The occurrence goes to the rule's window only in the throttle period's last window: an
+        earlier one has left the window before any call may notify again, so that call (which
+        counts the window) sees what it would have seen. A repeat is then ONE request for most of
+        the throttle period and two in its last window, instead of three. resolve_quiet reads the
+        record's last_seen, which the write sets, so the alert does not resolve meanwhile. The
+        record's window_count is this process's running count (an upper bound: occurrences that
+        left the window since are still in it). An occurrence ID is recorded in DynamoDB in the
+        last window only; a retry elsewhere earlier adds one to that running count, and, as in
+        every path, to the record's count and suppressed totals.
+
+        Returns the decision (None: decide in full) and whether the occurrence is in the window.
         """
         throttled_until, counted = self._throttled.get(alert_id, (0, 0))
-        if now >= throttled_until - rule.window_ms:
-            return None
-        # The window's count, carried on from the last one this process counted (an upper bound:
-        # occurrences that left the window since are still in it).
-        count = counted if self._counted(alert_id, occurrence_id) else counted + reported
+        if now >= throttled_until:
+            return None, False
+        new = not self._counted(alert_id, occurrence_id)
+        recorded = now >= throttled_until - rule.window_ms
+        if recorded:
+            new = self._record(rule, alert_id, now, reported, occurrence_id) and new
+        count = counted + reported if new else counted
         summary = self.summary(rule, count, context)
         repeated, current = self.store.repeat(
             alert_id, now, reported, window_count=count, summary=summary, context=context
         )
-        if not repeated:  # resolved, released or acknowledged elsewhere: the whole decision runs
+        if not repeated:  # resolved, released or changed elsewhere: the whole decision runs
             self._throttled.pop(alert_id, None)
-            return None
-        return self._repeated(rule, alert_id, current, count)
+            return None, recorded
+        return self._repeated(rule, alert_id, current, count), recorded
+
+    def _record(self, rule: AlertRule, alert_id: str, now: int, reported: int, occurrence_id: str | None) -> bool:
+        """The occurrences into the rule's window; False when occurrence_id was recorded before."""
+        written = min(reported, max(MAX_REPORTED_OCCURRENCES, rule.count_threshold))
+        expires = (now + rule.window_ms) // 1000 + EVENT_TTL_MARGIN_SECONDS
+        return self.store.add_events(alert_id, now, written, expires, occurrence_id)
 
     def _repeated(self, rule: AlertRule, alert_id: str, current: AlertRecord | None, count: int) -> AlertDecision:
         outcome = "acknowledged" if current is not None and current.status == ACKNOWLEDGED else "throttled"
