@@ -113,7 +113,8 @@ def main() -> None:
     window_items = DECLINES_PER_SECOND * rule.window_ms / 1000
     count_query_rru = max(1.0, window_items * WINDOW_ITEM_BYTES / 4096)
     print(
-        f"Capacity model: {WEBHOOKS_PER_SECOND:.0f} webhooks/s, a card-testing burst of {DECLINES_PER_SECOND:.1f} declines/s"
+        f"Capacity model: {WEBHOOKS_PER_SECOND:.0f} webhooks/s, "
+        f"a card-testing burst of {DECLINES_PER_SECOND:.1f} declines/s"
     )
     print(
         f"  burst simulated: {occurrences} payment_failure occurrences over one throttle period + 60 s: "
