@@ -294,6 +294,11 @@ class InMemoryAlertStore:
             self._count_request()
             return list(self.silence_items.values())
 
+    def active_silences(self, alert_type: str, now_ms: int) -> list[Silence]:
+        with self._lock:
+            self._count_request()
+            return [s for s in self.silence_items.values() if s.type == alert_type and s.ends_at > now_ms]
+
     def delete_silence(self, silence_id: str) -> Silence | None:
         with self._lock:
             self._count_request()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -63,6 +64,8 @@ MAX_SILENCE_SECONDS = 7 * 86400
 # or the rule's threshold when that is higher: enough for the call alone to fire the rule.
 MAX_REPORTED_OCCURRENCES = 25
 MAX_DECISION_ATTEMPTS = 4
+MAX_REMEMBERED_THROTTLES = 1000
+MAX_REMEMBERED_OCCURRENCES = 10_000
 _FIELD = re.compile(r"\{(\w+)\}")
 
 
@@ -131,6 +134,13 @@ class AlertingService:
         self.stage = stage
         self.enabled = enabled
         self.clock = clock
+        # alert id -> (end of its throttle period, the window count) as this process last saw it.
+        # Only a hint: the store's conditional write decides; a stale entry costs one extra request.
+        self._throttled: dict[str, tuple[int, int]] = {}
+        # (alert id, occurrence id) this process counted lately, so that its retry (the usual one:
+        # same Lambda, message failed after alert()) does not raise the running count above.
+        self._counted_ids: dict[tuple[str, str], None] = {}
+        self._counted_lock = threading.Lock()
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -168,11 +178,16 @@ class AlertingService:
         now = self.now_ms()
         reported = occurrences(context)
         if rule.kind == "count":
-            written = min(reported, max(MAX_REPORTED_OCCURRENCES, rule.count_threshold))
-            expires = (now + rule.window_ms) // 1000 + EVENT_TTL_MARGIN_SECONDS
-            # An occurrence seen before (its message retried) is not counted again, but the decision
-            # below runs again: the earlier attempt may have failed before its notification went out.
-            self.store.add_events(alert_id, now, written, expires, occurrence_id)
+            repeat, recorded = self._throttled_repeat(
+                rule, alert_id, context, now=now, reported=reported, occurrence_id=occurrence_id
+            )
+            if repeat is not None:
+                return repeat
+            if not recorded:
+                # An occurrence seen before (its message retried) is not counted again, but the decision
+                # below runs again: the earlier attempt may have failed before its notification went out.
+                self._record(rule, alert_id, now, reported, occurrence_id)
+                self._counted(alert_id, occurrence_id)
             count = self.store.count_events(alert_id, now - rule.window_ms)
             if count < rule.count_threshold:
                 monitoring_log.debug(
@@ -202,9 +217,7 @@ class AlertingService:
                 alert_id, now, reported, window_count=count, summary=summary, context=context
             )
             if repeated:
-                outcome = "acknowledged" if current is not None and current.status == ACKNOWLEDGED else "throttled"
-                suppressed = current.suppressed if current is not None else 0
-                return AlertDecision(outcome, rule.type, alert_id, count, rule.threshold, suppressed=suppressed)
+                return self._repeated(rule, alert_id, current, count)
             new = NewAlert(
                 id=alert_id,
                 type=rule.type,
@@ -230,6 +243,79 @@ class AlertingService:
         monitoring_log.warning("Alert decision lost every race; counted as a repeat", extra={"alert_id": alert_id})
         return AlertDecision("throttled", rule.type, alert_id, count, rule.threshold)
 
+    def _throttled_repeat(
+        self,
+        rule: AlertRule,
+        alert_id: str,
+        context: dict[str, Any],
+        *,
+        now: int,
+        reported: int,
+        occurrence_id: str | None,
+    ) -> tuple[AlertDecision | None, bool]:
+        """A repeat of an alert this process saw firing and throttled: a write on its record without
+        counting the window (the record's condition, not the count, decides); None otherwise.
+
+        The occurrence goes to the rule's window only in the throttle period's last window: an
+        earlier one has left the window before any call may notify again, so that call (which
+        counts the window) sees what it would have seen. A repeat is then ONE request for most of
+        the throttle period and two in its last window, instead of three. resolve_quiet reads the
+        record's last_seen, which the write sets, so the alert does not resolve meanwhile. The
+        record's window_count is this process's running count (an upper bound: occurrences that
+        left the window since are still in it). An occurrence ID is recorded in DynamoDB in the
+        last window only; a retry elsewhere earlier adds one to that running count, and, as in
+        every path, to the record's count and suppressed totals.
+
+        Returns the decision (None: decide in full) and whether the occurrence is in the window.
+        """
+        throttled_until, counted = self._throttled.get(alert_id, (0, 0))
+        if now >= throttled_until:
+            return None, False
+        new = not self._counted(alert_id, occurrence_id)
+        recorded = now >= throttled_until - rule.window_ms
+        if recorded:
+            new = self._record(rule, alert_id, now, reported, occurrence_id) and new
+        count = counted + reported if new else counted
+        summary = self.summary(rule, count, context)
+        repeated, current = self.store.repeat(
+            alert_id, now, reported, window_count=count, summary=summary, context=context
+        )
+        if not repeated:  # resolved, released or changed elsewhere: the whole decision runs
+            self._throttled.pop(alert_id, None)
+            return None, recorded
+        return self._repeated(rule, alert_id, current, count), recorded
+
+    def _record(self, rule: AlertRule, alert_id: str, now: int, reported: int, occurrence_id: str | None) -> bool:
+        """The occurrences into the rule's window; False when occurrence_id was recorded before."""
+        written = min(reported, max(MAX_REPORTED_OCCURRENCES, rule.count_threshold))
+        expires = (now + rule.window_ms) // 1000 + EVENT_TTL_MARGIN_SECONDS
+        return self.store.add_events(alert_id, now, written, expires, occurrence_id)
+
+    def _repeated(self, rule: AlertRule, alert_id: str, current: AlertRecord | None, count: int) -> AlertDecision:
+        outcome = "acknowledged" if current is not None and current.status == ACKNOWLEDGED else "throttled"
+        suppressed = current.suppressed if current is not None else 0
+        if current is not None and current.status == FIRING:
+            self._remember_throttle(alert_id, current.notified_until, count)
+        return AlertDecision(outcome, rule.type, alert_id, count, rule.threshold, suppressed=suppressed)
+
+    def _counted(self, alert_id: str, occurrence_id: str | None) -> bool:
+        """Whether this process counted the occurrence before; from now on it has."""
+        if occurrence_id is None:
+            return False
+        key = (alert_id, occurrence_id)
+        with self._counted_lock:
+            if key in self._counted_ids:
+                return True
+            if len(self._counted_ids) >= MAX_REMEMBERED_OCCURRENCES:
+                del self._counted_ids[next(iter(self._counted_ids))]  # the oldest (dicts keep order)
+            self._counted_ids[key] = None
+            return False
+
+    def _remember_throttle(self, alert_id: str, until: int, count: int) -> None:
+        if len(self._throttled) >= MAX_REMEMBERED_THROTTLES:  # a bound for many grouped alerts
+            self._throttled.clear()
+        self._throttled[alert_id] = (until, count)
+
     def summary(self, rule: AlertRule, count: int, context: Mapping[str, Any]) -> str:
         values = {**context, "count": count, "window": rule.window_text(), "threshold": rule.threshold_text()}
         return render(rule.summary, values)
@@ -238,13 +324,14 @@ class AlertingService:
         suppressed = claim.suppressed
         silence = self.active_silence(rule.type, new.now)
         if silence is not None:
-            self.store.mark_silenced(
-                new.id, new.notification_id, min(silence.ends_at, new.notify_until), suppressed + 1
-            )
+            silenced_until = min(silence.ends_at, new.notify_until)
+            self.store.mark_silenced(new.id, new.notification_id, silenced_until, suppressed + 1)
+            self._remember_throttle(new.id, silenced_until, count)
             monitoring_log.info(
                 "Alert silenced", extra={"alert_id": new.id, "silence_id": silence.id, "until": iso(silence.ends_at)}
             )
             return AlertDecision("silenced", rule.type, new.id, count, rule.threshold, suppressed=suppressed)
+        self._remember_throttle(new.id, new.notify_until, count)
         notification = Notification(
             notification_id=new.notification_id,
             kind="firing",
@@ -272,6 +359,7 @@ class AlertingService:
             self.publisher.publish(notification)
         except Exception:
             # Give the throttle slot back so the next occurrence tries again.
+            self._throttled.pop(new.id, None)
             try:
                 self.store.release(new.id, new.notification_id)
             except Exception:
@@ -347,6 +435,10 @@ class AlertingService:
         for record in records:
             rule = self.rules.get(record.type)
             if rule is None or rule.kind != "count" or not record.active:
+                continue
+            if record.last_seen > now - rule.window_ms:
+                # Seen within the window: a throttled repeat updates last_seen but may not write
+                # its occurrence to the window (see _throttled_repeat), so the record says it first.
                 continue
             if self.store.count_events(record.id, now - rule.window_ms) == 0:
                 cleared = self.clear(record, f"no occurrence in the last {rule.window_text()}")
@@ -433,5 +525,6 @@ class AlertingService:
         return silence
 
     def active_silence(self, alert_type: str, now_ms: int) -> Silence | None:
-        matching = [s for s in self.store.silences() if s.type == alert_type and s.active_at(now_ms)]
+        # One query on the silences' type index, not a scan of every silence.
+        matching = [s for s in self.store.active_silences(alert_type, now_ms) if s.active_at(now_ms)]
         return max(matching, key=lambda s: s.ends_at) if matching else None

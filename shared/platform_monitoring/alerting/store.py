@@ -9,7 +9,8 @@ Tables (see template.yaml and docs/alerting.md):
     samples      pk "sample#<name>"      sk "<epoch ms, 15 digits>"   (counter totals, for rates)
 - AlertsTable, key `id` (the alert id: its type, plus a hash of its grouping labels), TTL
   `expires_at` set only once resolved.
-- AlertSilencesTable, key `id`, TTL `expires_at` (a day after the silence ends).
+- AlertSilencesTable, key `id`, TTL `expires_at` (a day after the silence ends); index
+  `by-type` (`type`, `ends_at`): the silences of one type still running, for every firing decision.
 
 `tests/support/fakes.py` has the unit tests' InMemoryAlertStore, with the same conditions applied
 under a lock; tests/contract runs one suite on both.
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 
 FIRING, ACKNOWLEDGED, RESOLVED = "firing", "acknowledged", "resolved"
+SILENCES_BY_TYPE = "by-type"  # AlertSilencesTable's index (template.yaml)
 
 
 STATUSES = (FIRING, ACKNOWLEDGED, RESOLVED)
@@ -214,6 +216,7 @@ class AlertStore(Protocol):
     # silences
     def put_silence(self, silence: Silence, expires_at: int) -> None: ...
     def silences(self) -> list[Silence]: ...
+    def active_silences(self, alert_type: str, now_ms: int) -> list[Silence]: ...  # ending after now_ms
     def delete_silence(self, silence_id: str) -> Silence | None: ...
 
     # sampled counter totals (the error rate over five minutes)
@@ -536,6 +539,32 @@ class DynamoAlertStore:
             if "LastEvaluatedKey" not in response:
                 return found
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def active_silences(self, alert_type: str, now_ms: int) -> list[Silence]:
+        """The silences of one type ending after now_ms: a query on the type index, not a scan.
+
+        The index is eventually consistent (DynamoDB has no strongly consistent index reads): a
+        silence created a moment ago, typically well under a second, may not mute yet.
+        """
+        found: list[Silence] = []
+        request: dict[str, Any] = {
+            "TableName": self.silences_table,
+            "IndexName": SILENCES_BY_TYPE,
+            "KeyConditionExpression": "#type = :type AND ends_at > :now",
+            "ExpressionAttributeNames": {"#type": "type"},
+            "ExpressionAttributeValues": self._values({":type": alert_type, ":now": now_ms}),
+        }
+        while True:
+            response = self._client.query(**request)
+            found.extend(self._silence(raw) for raw in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _silence(self, raw: Mapping[str, Any]) -> Silence:
+        item = self._item(raw) or {}
+        item.pop("expires_at", None)
+        return Silence(**item)
 
     def delete_silence(self, silence_id: str) -> Silence | None:
         client = self._client

@@ -20,6 +20,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from platform_monitoring.observability.catalog import CATALOG, MetricSpec
@@ -49,16 +50,26 @@ def _labels(key: str) -> tuple[str, ...]:
     return tuple(json.loads(key))
 
 
+@functools.lru_cache(maxsize=262_144)
+def _label_dict(names: tuple[str, ...], key: str) -> dict[str, str]:
+    # The sample's label dict, built once per series key like _labels: shared by the scrapes'
+    # samples, which the exposition only reads.
+    return dict(zip(names, _labels(key), strict=False))
+
+
 def _simple(metric: MetricSpec, values: dict[str, float]) -> Metric:
-    family_type = CounterMetricFamily if metric.type == "counter" else GaugeMetricFamily
-    family = family_type(metric.name, metric.help, labels=metric.labels)
+    counter = metric.type == "counter"
+    family = (CounterMetricFamily if counter else GaugeMetricFamily)(metric.name, metric.help, labels=metric.labels)
     series = dict(values)
     defaults = metric.seeds or ((() if not metric.labels else None),)
     for seed in defaults:
         if seed is not None:
             series.setdefault(series_key(seed), 0.0)
-    for key in sorted(series):
-        family.add_metric(_labels(key), series[key])
+    # The samples add_metric would append (a counter's named <name>_total), without its per-call
+    # dict(zip()) and argument handling: at 100k series that was a tenth of a scrape.
+    sample_name = family.name + "_total" if counter else family.name
+    names = tuple(metric.labels)
+    family.samples.extend(Sample(sample_name, _label_dict(names, key), series[key]) for key in sorted(series))
     return family
 
 

@@ -320,4 +320,4 @@ def test_costs_per_decision_in_requests(store: InMemoryAlertStore) -> None:
     assert store.requests == 5  # fires: write, count, repeat (refused), claim, silences
     store.requests = 0
     alerting.alert("payment_failure")
-    assert store.requests == 3  # throttled: write, count, repeat
+    assert store.requests == 1  # throttled: the repeat write alone (issue 17; it was write, count, repeat)
