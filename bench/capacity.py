@@ -100,9 +100,9 @@ def simulate_burst(aws: Any) -> tuple[int, Counter[tuple[str, str]], Counter[tup
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from platform_monitoring.alerting.rules import RuleSet
-    from tests.integration.localstack_fixtures import aws_emulator
 
     from tests.support.event_costs import EventCosts
+    from tests.support.local_stack import aws_emulator
 
     rule = RuleSet.load()["payment_failure"]
     with aws_emulator() as aws:

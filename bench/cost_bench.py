@@ -91,10 +91,10 @@ def bench_costs(redis_url: str | None = BENCH_REDIS_URL, rounds_count: int = ROU
     sys.path.insert(0, str(ROOT))
     import redis
     from platform_monitoring.observability.store import RedisMetricBackend
-    from tests.integration.localstack_fixtures import aws_emulator
 
     from bench import summary
     from tests.support.event_costs import EventCosts
+    from tests.support.local_stack import aws_emulator
     from tests.support.redis_counting import RoundTripCounter, counting_client
 
     trips = RoundTripCounter()

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.localstack_fixtures import aws_emulator
 from tests.support.event_costs import Cost, EventCosts
+from tests.support.local_stack import aws_emulator
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from platform_monitoring.alerting.store import DynamoAlertStore, Silence
 
-from tests.integration.localstack_fixtures import AwsEmulator, aws_emulator
 from tests.support.alerting import Clock, moto_service
 from tests.support.event_costs import WireCounter
+from tests.support.local_stack import AwsEmulator, aws_emulator
 
 pytestmark = pytest.mark.integration
 

@@ -39,9 +39,9 @@ from platform_monitoring.webhooks.ingest import SqsEventQueue, WebhookIngest
 from platform_monitoring.webhooks.processor import WebhookProcessor
 from platform_monitoring.webhooks.settings import StripeWebhookSettings
 
-from tests.integration.localstack_fixtures import AwsEmulator
 from tests.support.fakes import InMemoryMetricBackend
 from tests.support.lambda_context import FakeLambdaContext
+from tests.support.local_stack import AwsEmulator
 from tests.support.stripe_events import serialize, sign, sqs_batch, stripe_event
 
 SECRET = "whsec_costs"
