@@ -64,3 +64,10 @@ def moto_service(aws: Any, clock: Clock | None = None, overrides: str | None = N
 def published(publisher: Publisher) -> list[Notification]:
     assert isinstance(publisher, RecordingPublisher)
     return publisher.notifications
+
+
+def topic_notifications(aws: Any) -> list[Notification]:
+    """What was published to an AwsEmulator's AlertsTopic, as the moto server recorded it."""
+    topics = aws.sent_messages()["sns"]["Topic"]
+    [alerts] = [topic for topic in topics if topic["arn"].endswith(":AlertsTopic")]
+    return [Notification.from_json(sent[1]) for sent in alerts["sent_notifications"]]

@@ -390,3 +390,60 @@ class InMemoryBlockStore:
             ended = _replace(current, until_ms=now_ms, unblocked_at_ms=now_ms, unblocked_by=by)
             self.blocks[ip] = ended
             return ended
+
+
+class InMemoryEscalationStore:
+    """DynamoEscalationStore's conditions on an InMemoryAlertStore's records (under its lock)."""
+
+    def __init__(self, alerts: InMemoryAlertStore) -> None:
+        self.alerts = alerts
+
+    def advance(self, record: AlertRecord, new_key: str, now_ms: int) -> bool:
+        def condition(item: dict[str, Any] | None) -> bool:
+            return (
+                item is not None
+                and item["status"] == FIRING
+                and item.get("first_seen") == record.first_seen
+                and item.get("escalation_key") == record.escalation_key
+            )
+
+        def change(item: dict[str, Any]) -> None:
+            item.update(escalation_key=new_key, last_notified=now_ms)
+            item["notifications"] = item.get("notifications", 0) + 1
+
+        old, _ = self.alerts._update(record.id, condition, change)
+        return old is not None
+
+    def give_back(self, alert_id: str, new_key: str, old_key: str | None) -> None:
+        def change(item: dict[str, Any]) -> None:
+            if old_key is None:
+                item.pop("escalation_key", None)
+            else:
+                item["escalation_key"] = old_key
+
+        self.alerts._update(alert_id, lambda item: item is not None and item.get("escalation_key") == new_key, change)
+
+    def unacknowledge(
+        self, record: AlertRecord, new_key: str, notification_id: str, now_ms: int, notify_until: int
+    ) -> bool:
+        def condition(item: dict[str, Any] | None) -> bool:
+            return (
+                item is not None
+                and item["status"] == ACKNOWLEDGED
+                and item.get("acknowledged_at") == record.acknowledged_at
+            )
+
+        def change(item: dict[str, Any]) -> None:
+            item.update(
+                status=FIRING,
+                escalation_key=new_key,
+                notification_id=notification_id,
+                last_notified=now_ms,
+                notified_until=notify_until,
+            )
+            for name in ("acknowledged_at", "acknowledged_by", "ack_note"):
+                item.pop(name, None)
+            item["notifications"] = item.get("notifications", 0) + 1
+
+        old, _ = self.alerts._update(record.id, condition, change)
+        return old is not None
