@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     pass
 if TYPE_CHECKING:
     pass
+from platform_monitoring.alerting.delivery.history import DeliveryAttempt
 from platform_monitoring.alerting.delivery.records import FAILED, SENDING, SENT
 from platform_monitoring.alerting.store import ACTIVE, _context_json
 from platform_monitoring.observability.store import DROPPED_METRIC, Update, series_key
@@ -447,3 +448,20 @@ class InMemoryEscalationStore:
 
         old, _ = self.alerts._update(record.id, condition, change)
         return old is not None
+
+
+class InMemoryDeliveryHistory:
+    """DynamoDeliveryHistory in a list: oldest first, the newest `limit` per alert."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.attempts: list[DeliveryAttempt] = []
+
+    def record(self, attempt: DeliveryAttempt) -> None:
+        with self._lock:
+            self.attempts.append(attempt)
+
+    def for_alert(self, alert_id: str, limit: int = 200) -> list[DeliveryAttempt]:
+        with self._lock:
+            found = sorted((a for a in self.attempts if a.alert_id == alert_id), key=lambda a: a.sort_key)
+            return found[-limit:]
