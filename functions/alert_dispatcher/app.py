@@ -16,7 +16,7 @@ from platform_monitoring.core import clients
 from platform_monitoring.core.config import ConfigurationError
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.observability.logging import monitoring_log
-from platform_monitoring.wiring.alerting import build_alerting_service, build_channels
+from platform_monitoring.wiring.alerting import build_alerting_service, build_channels, build_delivery_history
 
 settings = AlertDispatcherSettings.from_env()
 configure(settings.alerting.monitoring)
@@ -45,6 +45,7 @@ dispatcher = AlertDispatcher(
     DynamoDeliveryStore(clients.dynamodb_client(settings.alerting.aws_timeout), settings.deliveries_table),
     attempts=settings.delivery_attempts,
     report_failure=report_channel_failure,
+    history=build_delivery_history(settings.alerting),
 )
 
 

@@ -4,6 +4,7 @@
     GET    /api/alerts/{id}
     POST   /api/alerts/{id}/ack           {"by": "alice", "note": "looking"}     (body optional)
     POST   /api/alerts/{id}/resolve       {"by": "alice", "note": "fixed"}       (body optional)
+    GET    /api/alerts/{id}/notifications the delivery history: every attempt, with the provider's reason
     GET    /api/alerts/silences
     POST   /api/alerts/silences           {"type": "payment_failure", "minutes": 30, "reason": "deploy"}
     DELETE /api/alerts/silences/{id}
@@ -25,13 +26,14 @@ from platform_monitoring.api.auth import require_secret
 from platform_monitoring.api.bodies import json_object_body, request_body
 from platform_monitoring.api.responses import ApiError, create_resolver, error_response, json_response
 from platform_monitoring.observability.invocation import configure, instrument
-from platform_monitoring.wiring.alerting import build_alerting_service
+from platform_monitoring.wiring.alerting import build_alerting_service, build_delivery_history
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 settings = AlertsApiSettings.from_env()
 configure(settings.alerting.monitoring)
 service = build_alerting_service(settings.alerting)
+history = build_delivery_history(settings.alerting)
 app = create_resolver()
 
 
@@ -115,6 +117,17 @@ def resolve(alert_id: str) -> Response[str]:
     return json_response(200, {"alert": service.resolve(alert_id, by=by, note=note).to_api()})
 
 
+@app.get("/api/alerts/<alert_id>/notifications")
+def notifications(alert_id: str) -> Response[str]:
+    authorize()
+    attempts = history.for_alert(alert_id) if history is not None else []
+    if not attempts:
+        service.get(alert_id)  # 404 for an alert that does not exist
+    return json_response(
+        200, {"alert_id": alert_id, "notifications": [a.to_api() for a in attempts], "count": len(attempts)}
+    )
+
+
 # --- silences ---------------------------------------------------------------------------
 @app.get("/api/alerts/silences")
 def list_silences() -> Response[str]:
@@ -183,6 +196,7 @@ for _path, _methods in (
     ("/api/alerts/<alert_id>", ("GET",)),
     ("/api/alerts/<alert_id>/ack", ("POST",)),
     ("/api/alerts/<alert_id>/resolve", ("POST",)),
+    ("/api/alerts/<alert_id>/notifications", ("GET",)),
 ):
     method_not_allowed(_path, *_methods)
 

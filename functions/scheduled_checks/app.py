@@ -1,5 +1,6 @@
 """ScheduledChecksFunction: every minute (EventBridge), the health checks, their gauges, the rules
-that need a clock (error rate, database failures, queue backlogs) and resolving what cleared."""
+that need a clock (error rate, database failures, queue backlogs), resolving what cleared and
+escalating what nobody acknowledged."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from platform_monitoring.observability.logging import monitoring_log
 from platform_monitoring.observability.metrics import recorder
 from platform_monitoring.scheduled.checks import ScheduledChecks, http_totals
 from platform_monitoring.scheduled.settings import ScheduledChecksSettings
-from platform_monitoring.wiring.alerting import build_alerting_service
+from platform_monitoring.wiring.alerting import build_alerting_service, build_escalator
 
 settings = ScheduledChecksSettings.from_env()
 configure(settings.health.monitoring)
@@ -25,6 +26,7 @@ scheduled = ScheduledChecks(
     recorder,
     database_probe=next((check for check in checks if check.name == "database"), None),
     metric_totals=lambda: http_totals(recorder.backend),
+    escalator=build_escalator(settings.alerting, alerting),
 )
 clients.preload_health_clients()
 

@@ -64,3 +64,10 @@ class RecordingAlerts:
 
     def types(self) -> list[str]:
         return [alert_type for alert_type, _ in self.calls]
+
+
+def topic_notifications(aws: Any) -> list[Notification]:
+    """What was published to an AwsEmulator's AlertsTopic, as the moto server recorded it."""
+    topics = aws.sent_messages()["sns"]["Topic"]
+    [alerts] = [topic for topic in topics if topic["arn"].endswith(":AlertsTopic")]
+    return [Notification.from_json(sent[1]) for sent in alerts["sent_notifications"]]

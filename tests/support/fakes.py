@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 from botocore.exceptions import ClientError
+from platform_monitoring.alerting.delivery.history import DeliveryAttempt
 from platform_monitoring.alerting.delivery.records import FAILED, SENDING, SENT
 from platform_monitoring.alerting.notification import Notification
 from platform_monitoring.alerting.store import (
@@ -460,3 +461,77 @@ def _as_stored(block: Block) -> Block:
 
 def _blocked_at(block: Block | None) -> int | None:
     return None if block is None else block.blocked_at_ms
+
+
+class InMemoryEscalationStore:
+    """DynamoEscalationStore's conditions on an InMemoryAlertStore's records (under its lock)."""
+
+    def __init__(self, alerts: InMemoryAlertStore) -> None:
+        self.alerts = alerts
+
+    def advance(self, record: AlertRecord, new_key: str, now_ms: int) -> bool:
+        def condition(item: dict[str, Any] | None) -> bool:
+            return (
+                item is not None
+                and item["status"] == FIRING
+                and item.get("first_seen") == record.first_seen
+                and item.get("escalation_key") == record.escalation_key
+            )
+
+        def change(item: dict[str, Any]) -> None:
+            item.update(escalation_key=new_key, last_notified=now_ms)
+            item["notifications"] = item.get("notifications", 0) + 1
+
+        old, _ = self.alerts._update(record.id, condition, change)
+        return old is not None
+
+    def give_back(self, alert_id: str, new_key: str, old_key: str | None) -> None:
+        def change(item: dict[str, Any]) -> None:
+            if old_key is None:
+                item.pop("escalation_key", None)
+            else:
+                item["escalation_key"] = old_key
+
+        self.alerts._update(alert_id, lambda item: item is not None and item.get("escalation_key") == new_key, change)
+
+    def unacknowledge(
+        self, record: AlertRecord, new_key: str, notification_id: str, now_ms: int, notify_until: int
+    ) -> bool:
+        def condition(item: dict[str, Any] | None) -> bool:
+            return (
+                item is not None
+                and item["status"] == ACKNOWLEDGED
+                and item.get("acknowledged_at") == record.acknowledged_at
+            )
+
+        def change(item: dict[str, Any]) -> None:
+            item.update(
+                status=FIRING,
+                escalation_key=new_key,
+                notification_id=notification_id,
+                last_notified=now_ms,
+                notified_until=notify_until,
+            )
+            for name in ("acknowledged_at", "acknowledged_by", "ack_note"):
+                item.pop(name, None)
+            item["notifications"] = item.get("notifications", 0) + 1
+
+        old, _ = self.alerts._update(record.id, condition, change)
+        return old is not None
+
+
+class InMemoryDeliveryHistory:
+    """DynamoDeliveryHistory in a list: oldest first, the newest `limit` per alert."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.attempts: list[DeliveryAttempt] = []
+
+    def record(self, attempt: DeliveryAttempt) -> None:
+        with self._lock:
+            self.attempts.append(attempt)
+
+    def for_alert(self, alert_id: str, limit: int = 200) -> list[DeliveryAttempt]:
+        with self._lock:
+            found = sorted((a for a in self.attempts if a.alert_id == alert_id), key=lambda a: a.sort_key)
+            return found[-limit:]

@@ -38,6 +38,7 @@ class Notification:
     stage: str = ""
     created_at: str | None = None
     resolution: str | None = None
+    escalation: int = 0  # 0: the alert's own notification; n: the n-th page of its escalation
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str, separators=(",", ":"))

@@ -10,6 +10,13 @@ ALERT_RULE_OVERRIDES changes fields per environment (a template parameter), as
 comma-separated `<type>.<field>=<value>` pairs; channel lists join with `+`:
 
     payment_failure.threshold=5,payment_failure.channels=email+slack,high_error_rate.min_requests=200
+
+A rule may declare an `escalation` (PagerDuty's model; evaluated every minute by
+alerting/escalation.py): its `channels` are paged at once, then each step's channels once the
+alert has been firing unacknowledged for the step's `after_seconds`, the last step again every
+`repeat_seconds`, and nothing after `stop_after_seconds`; an acknowledged alert still active
+after `ack_timeout_seconds` becomes unacknowledged and pages again. `<type>.escalation=none`
+turns it off for an environment.
 """
 
 from __future__ import annotations
@@ -37,6 +44,47 @@ _CHANNEL_FIELDS = ("channels", "resolved_channels")
 
 
 @dataclass(frozen=True)
+class EscalationStep:
+    after_seconds: int  # firing unacknowledged this long (since it fired or was un-acknowledged)
+    channels: tuple[str, ...]
+
+
+DEFAULT_STOP_AFTER_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """When an unacknowledged alert pages again, and whom; see the module's docstring."""
+
+    steps: tuple[EscalationStep, ...] = ()
+    repeat_seconds: int | None = None  # the last step again this often
+    stop_after_seconds: int = DEFAULT_STOP_AFTER_SECONDS
+    ack_timeout_seconds: int | None = None  # an acknowledgement lasts this long while the alert is active
+
+    def page_at(self, level: int) -> int | None:
+        """Seconds into the episode at which escalation page `level` (1, 2, ...) is due; None: never."""
+        if level < 1 or not self.steps:
+            return None
+        if level <= len(self.steps):
+            at = self.steps[level - 1].after_seconds
+        elif self.repeat_seconds:
+            at = self.steps[-1].after_seconds + (level - len(self.steps)) * self.repeat_seconds
+        else:
+            return None
+        return at if at <= self.stop_after_seconds else None
+
+    def due_level(self, elapsed_seconds: float) -> int:
+        """The highest page level due after elapsed_seconds (0: none yet)."""
+        level = 0
+        while (at := self.page_at(level + 1)) is not None and at <= elapsed_seconds:
+            level += 1
+        return level
+
+    def channels(self, level: int) -> tuple[str, ...]:
+        return self.steps[min(level, len(self.steps)) - 1].channels
+
+
+@dataclass(frozen=True)
 class AlertRule:
     type: str
     kind: RuleKind
@@ -51,6 +99,7 @@ class AlertRule:
     throttle_seconds: int
     group_by: tuple[str, ...] = ()
     min_requests: int = 0
+    escalation: Escalation | None = None
 
     @property
     def window_ms(self) -> int:
@@ -94,9 +143,40 @@ def _rule(alert_type: str, data: Mapping[str, Any]) -> AlertRule:
         throttle_seconds=int(data["throttle_seconds"]),
         group_by=tuple(data.get("group_by", ())),
         min_requests=int(data.get("min_requests", 0)),
+        escalation=_escalation(data["escalation"]) if data.get("escalation") else None,
     )
     _validate(rule, f"{RULES_FILE.name}: rule {alert_type}")
     return rule
+
+
+def _escalation(data: Mapping[str, Any]) -> Escalation:
+    def optional(name: str) -> int | None:
+        return None if data.get(name) is None else int(data[name])
+
+    return Escalation(
+        steps=tuple(
+            EscalationStep(int(step["after_seconds"]), tuple(step["channels"])) for step in data.get("steps", ())
+        ),
+        repeat_seconds=optional("repeat_seconds"),
+        stop_after_seconds=int(data.get("stop_after_seconds", DEFAULT_STOP_AFTER_SECONDS)),
+        ack_timeout_seconds=optional("ack_timeout_seconds"),
+    )
+
+
+def _escalation_problems(escalation: Escalation) -> list[str]:
+    problems = []
+    times = [step.after_seconds for step in escalation.steps]
+    if any(after < 1 for after in times) or times != sorted(set(times)):
+        problems.append("escalation steps need after_seconds above 0, increasing (the rule's channels page at once)")
+    if any(not step.channels or set(step.channels) - set(CHANNELS) for step in escalation.steps):
+        problems.append(f"every escalation step needs channels among {', '.join(CHANNELS)}")
+    if escalation.repeat_seconds is not None and (escalation.repeat_seconds < 60 or not escalation.steps):
+        problems.append("escalation repeat_seconds must be at least 60 and needs a step to repeat")
+    if escalation.ack_timeout_seconds is not None and escalation.ack_timeout_seconds < 60:
+        problems.append("escalation ack_timeout_seconds must be at least 60")
+    if escalation.stop_after_seconds < 1:
+        problems.append("escalation stop_after_seconds must be at least 1")
+    return problems
 
 
 def _validate(rule: AlertRule, where: str) -> None:
@@ -112,6 +192,8 @@ def _validate(rule: AlertRule, where: str) -> None:
     unknown = set(rule.channels) - set(CHANNELS) | set(rule.resolved_channels) - set(CHANNELS)
     if unknown:
         problems.append(f"unknown channel(s) {sorted(unknown)}; channels are {', '.join(CHANNELS)}")
+    if rule.escalation is not None:
+        problems.extend(_escalation_problems(rule.escalation))
     if problems:
         raise ConfigurationError(f"{where}: " + "; ".join(problems))
 
@@ -180,6 +262,9 @@ def _parse_field(field: str, value: str) -> Any:
         return tuple(channel for channel in value.split("+") if channel and channel != "none")
     if field == "severity":
         return value.lower()
+    if field == "escalation" and value == "none":
+        return None
     raise ValueError(
-        f"field {field!r} cannot be overridden (threshold, severity, {', '.join(_INT_FIELDS + _CHANNEL_FIELDS)})"
+        f"field {field!r} cannot be overridden "
+        f"(threshold, severity, escalation=none, {', '.join(_INT_FIELDS + _CHANNEL_FIELDS)})"
     )

@@ -11,6 +11,7 @@ ALERTS_TABLE = "ALERTS_TABLE"
 ALERT_WINDOWS_TABLE = "ALERT_WINDOWS_TABLE"
 ALERT_SILENCES_TABLE = "ALERT_SILENCES_TABLE"
 ALERT_DELIVERIES_TABLE = "ALERT_DELIVERIES_TABLE"
+ALERT_DELIVERY_HISTORY_TABLE = "ALERT_DELIVERY_HISTORY_TABLE"
 ALERTS_TOPIC_ARN = "ALERTS_TOPIC_ARN"
 ALERT_RULE_OVERRIDES = "ALERT_RULE_OVERRIDES"
 ALERT_RUNBOOK_BASE_URL = "ALERT_RUNBOOK_BASE_URL"
@@ -35,6 +36,7 @@ class AlertingSettings:
     rule_overrides: str | None  # parsed (and validated) by platform_monitoring.alert_rules
     runbook_base_url: str
     aws_timeout: float
+    history_table: str | None = None  # every delivery attempt (alerting/delivery/history.py)
 
     def require(self) -> None:
         """Raise ConfigurationError naming the first missing variable AlertingService cannot do without."""
@@ -60,6 +62,7 @@ class AlertingSettings:
             rule_overrides=env.string(ALERT_RULE_OVERRIDES),
             runbook_base_url=base if base.endswith("/") else base + "/",
             aws_timeout=env.number(ALERT_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 30.0),
+            history_table=env.string(ALERT_DELIVERY_HISTORY_TABLE),
         )
 
 

@@ -92,6 +92,7 @@ class AlertRecord:
     resolved_by: str | None = None
     resolution: str | None = None
     silenced_until: int | None = None
+    escalation_key: str | None = None  # "<episode start ms>:<pages sent>", written by alerting/escalation.py
 
     @property
     def active(self) -> bool:

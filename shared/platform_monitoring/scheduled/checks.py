@@ -14,6 +14,9 @@
 4. Resolves what cleared: condition alerts whose condition no longer holds, and count
    alerts whose window holds no occurrence any more (a quiet window, so a slow trickle of
    failures does not flap between firing and resolved).
+5. Escalates what is still active (alerting/escalation.py): pages again the alerts nobody
+   acknowledged, on their rules' escalation steps, and makes an acknowledged alert whose
+   acknowledgement timed out fire again.
 
 The error rate needs the counters as they were five minutes ago: each run stores the
 current totals as a sample in AlertWindowsTable (TTL one hour) and reads back the oldest
@@ -27,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from platform_monitoring.alerting.escalation import Escalator
 from platform_monitoring.alerting.service import AlertDecision, AlertingService
 from platform_monitoring.alerting.store import AlertRecord
 from platform_monitoring.health.checks import record_report
@@ -56,6 +60,7 @@ class ScheduledRun:
     checks: dict[str, str] = field(default_factory=dict)
     decisions: list[dict[str, Any]] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
+    escalations: list[dict[str, Any]] = field(default_factory=list)
     error_rate: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
@@ -72,6 +77,7 @@ class ScheduledRun:
             "checks": self.checks,
             "alerts": self.decisions,
             "resolved": self.resolved,
+            "escalations": self.escalations,
             "error_rate": self.error_rate,
             "errors": self.errors,
             "duration_ms": round(self.duration_ms, 1),
@@ -89,6 +95,7 @@ class ScheduledChecks:
         metric_totals: Callable[[], Mapping[str, float]] | None = None,
         probe_interval: float = PROBE_INTERVAL,
         sleep: Callable[[float], None] = time.sleep,
+        escalator: Escalator | None = None,
     ) -> None:
         self.health = health
         self.alerting = alerting
@@ -97,6 +104,7 @@ class ScheduledChecks:
         self.metric_totals = metric_totals
         self.probe_interval = probe_interval
         self.sleep = sleep
+        self.escalator = escalator
 
     def run(self, budget: float | None = None) -> ScheduledRun:
         started = time.monotonic()
@@ -126,6 +134,12 @@ class ScheduledChecks:
                 self._clear(record, run, "the error rate is back under the threshold")
         for resolved in self.alerting.resolve_quiet(active):  # count rules only
             run.resolved.append(resolved.id)
+        if self.escalator is not None:  # after resolving: what cleared is not paged again
+            still_active = [record for record in active if record.id not in run.resolved]
+            for page in self.escalator.evaluate(still_active):
+                run.escalations.append(page.to_dict())
+                if page.outcome == "error":
+                    run.errors.append(f"escalating {page.alert_id}: the page could not be published")
         run.duration_ms = (time.monotonic() - started) * 1000
         return run
 

@@ -10,6 +10,7 @@ stack's ApiUrl output), and exits non-zero when anything tested fails:
     monitoring-test --security --block 203.0.113.7 [--hours 24] [--reason "..."]
     monitoring-test --security --lookup 203.0.113.7
     monitoring-test --security --unblock 203.0.113.7
+    monitoring-test --notifications payment_failure   # the alert's delivery history, every attempt
 
 Settings come from the environment; variables it does not set are read from ./.env, else
 ./.env.example, so the local stack's secrets work without exporting anything.
@@ -344,6 +345,30 @@ def manage_block(args: argparse.Namespace) -> ComponentResult:
     return result
 
 
+def describe_attempt(attempt: dict[str, Any]) -> str:
+    step = f" escalation {attempt['escalation']}" if attempt.get("escalation") else ""
+    reason = f": {attempt['reason']}" if attempt.get("reason") else ""
+    return (
+        f"{attempt.get('at')} {attempt.get('kind')}{step} {attempt.get('target')} attempt {attempt.get('attempt')} "
+        f"{str(attempt.get('outcome', '')).upper()}{reason}"
+    )
+
+
+def show_notifications(args: argparse.Namespace) -> ComponentResult:
+    """--notifications ALERT_ID: the alert's delivery history through GET /api/alerts/{id}/notifications."""
+    alert_id = args.notifications
+    url = f"{args.url.rstrip('/')}/api/alerts/{urllib.parse.quote(alert_id, safe='')}/notifications"
+    status, answer = http_send(url, "GET", {"X-Alerts-Secret": os.environ.get("ALERTS_API_SECRET", "")}, None)
+    result = ComponentResult(f"notifications of {alert_id}", passed=status == 200)
+    if status != 200:
+        result.lines.append(f"  FAIL {status}: {json.dumps(answer.get('error', answer))[:300]}")
+        return result
+    attempts = answer.get("notifications") or []
+    result.lines.extend(f"  {describe_attempt(attempt)}" for attempt in attempts)
+    result.lines.append(f"  {len(attempts)} attempt(s); failed: {sum(a.get('outcome') == 'failed' for a in attempts)}")
+    return result
+
+
 SECURITY_TEST_IP = "192.0.2.77"  # TEST-NET-1: never a real client
 
 
@@ -434,8 +459,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     blocks.add_argument("--lookup", metavar="IP", help="with --security: show this address's block")
     parser.add_argument("--hours", type=float, help="with --block: how long (default: the blocking rules')")
     parser.add_argument("--reason", default="manual block (monitoring-test)", help="with --block: why")
+    parser.add_argument("--notifications", metavar="ALERT_ID", help="show this alert's delivery history")
     args = parser.parse_args(argv)
-    if not args.all and not any(getattr(args, name) for name in COMPONENTS):
+    if not args.all and not args.notifications and not any(getattr(args, name) for name in COMPONENTS):
         parser.error("choose at least one of " + ", ".join(f"--{n}" for n in [*COMPONENTS, "all"]))
     return args
 
@@ -447,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"settings not in the environment were read from {env_file}")
     chosen = [name for name in COMPONENTS if args.all or getattr(args, name)]
     results = [COMPONENTS[name](args) for name in chosen]
+    if args.notifications:
+        results.append(show_notifications(args))
     for result in results:
         print(f"{result.name}: {'passed' if result.passed else 'FAILED'}")
         print("\n".join(result.lines))

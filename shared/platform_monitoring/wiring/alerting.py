@@ -20,7 +20,9 @@ from platform_monitoring.alerting.delivery.dispatcher import (
     DeliveryResult,
     channel_test_notification,
 )
+from platform_monitoring.alerting.delivery.history import DeliveryHistory, DynamoDeliveryHistory
 from platform_monitoring.alerting.delivery.records import NoDeliveryRecords
+from platform_monitoring.alerting.escalation import DynamoEscalationStore, Escalator
 from platform_monitoring.alerting.notification import SnsPublisher
 from platform_monitoring.alerting.rules import RuleSet
 from platform_monitoring.alerting.service import AlertDecision, AlertingService
@@ -48,6 +50,21 @@ def build_alerting_service(settings: AlertingSettings) -> AlertingService:
         stage=settings.monitoring.stage,
         enabled=settings.monitoring.enabled,
     )
+
+
+def build_escalator(settings: AlertingSettings, service: AlertingService) -> Escalator:
+    """The Escalator (escalation steps, acknowledgement timeouts) on the service's alerts table."""
+    settings.require()
+    assert settings.alerts_table
+    store = DynamoEscalationStore(clients.dynamodb_client(settings.aws_timeout), settings.alerts_table)
+    return Escalator(service, store)
+
+
+def build_delivery_history(settings: AlertingSettings) -> DeliveryHistory | None:
+    """The delivery history on AlertDeliveryHistoryTable, or None when ALERT_DELIVERY_HISTORY_TABLE is unset."""
+    if not settings.history_table:
+        return None
+    return DynamoDeliveryHistory(clients.dynamodb_client(settings.aws_timeout), settings.history_table)
 
 
 def build_channels(recipients: AlertRecipients, slack_timeout: float, aws_timeout: float) -> list[Channel]:

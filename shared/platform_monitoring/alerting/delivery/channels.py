@@ -113,7 +113,9 @@ class SlackChannel:
                 answer = response.read(200).decode("utf-8", "replace")
                 return f"HTTP {response.status} {answer}".strip()
         except urllib.error.HTTPError as error:
-            raise SlackError(f"Slack answered HTTP {error.code}") from None
+            # Slack says why in the body (invalid_payload, no_service, channel_is_archived...): keep it.
+            reason = error.read(100).decode("utf-8", "replace").strip()
+            raise SlackError(f"Slack answered HTTP {error.code}" + (f": {reason}" if reason else "")) from None
         except TimeoutError:
             raise SlackError(f"Slack did not answer within {self.timeout:g} s") from None
         except urllib.error.URLError as error:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from aws_lambda_powertools.metrics import MetricUnit
 
 from platform_monitoring.alerting.delivery.channels import Channel
+from platform_monitoring.alerting.delivery.history import SKIPPED, DeliveryAttempt, DeliveryHistory
 from platform_monitoring.alerting.delivery.records import FAILED, SENT, DeliveryStore
 from platform_monitoring.alerting.notification import Notification
 from platform_monitoring.core.masking import mask_text
@@ -78,6 +79,7 @@ class AlertDispatcher:
         report_failure: ChannelFailureReporter | None = None,
         clock: Callable[[], float] = time.time,
         lease_seconds: float = 120.0,
+        history: DeliveryHistory | None = None,
     ) -> None:
         self.channels = {channel.name: channel for channel in channels}
         self.store = store
@@ -85,6 +87,7 @@ class AlertDispatcher:
         self.report_failure = report_failure
         self.clock = clock
         self.lease_ms = int(lease_seconds * 1000)
+        self.history = history
 
     def deliver(self, notification: Notification) -> list[DeliveryResult]:
         """Send to every target not yet delivered; raise DeliveryFailed after recording when one fails."""
@@ -101,6 +104,7 @@ class AlertDispatcher:
                     f"Alert channel {name} skipped: {reason}", extra={"notification_id": notification.notification_id}
                 )
                 results.append(DeliveryResult(name, name, "skipped", reason))
+                self._remember(notification, name, name, outcome=SKIPPED, reason=reason, attempt=0)
                 continue
             work.extend((channel, target) for target in targets)
         if work:
@@ -122,6 +126,7 @@ class AlertDispatcher:
         except Exception as error:
             detail = mask_text(f"{type(error).__name__}: {' '.join(str(error).split())}")[:300]
             self._record(self.store.mark_failed, nid, target, detail)
+            self._remember(notification, channel.name, target, outcome=FAILED, reason=detail, attempt=attempt)
             monitoring_log.warning(
                 f"Alert delivery by {channel.name} failed",
                 extra={"notification_id": nid, "target": target, "attempt": attempt, "error": detail},
@@ -131,6 +136,7 @@ class AlertDispatcher:
                 metrics.add_metric(name="AlertDeliveryFailures", unit=MetricUnit.Count, value=1)
             return DeliveryResult(channel.name, target, FAILED, detail, attempt)
         self._record(self.store.mark_sent, nid, target, mask_text(receipt))
+        self._remember(notification, channel.name, target, outcome=SENT, reason=receipt, attempt=attempt)
         if notification.kind != "test":
             recorder.inc("alerts_sent_total", type=notification.alert_type, channel=channel.name)
         monitoring_log.info(
@@ -143,6 +149,27 @@ class AlertDispatcher:
             mark(nid, target, self._now(), note)
         except Exception:  # the claim's lease still protects against a resend for lease_seconds
             monitoring_log.exception("Could not record an alert delivery", extra={"target": target})
+
+    def _remember(
+        self, notification: Notification, channel: str, target: str, *, outcome: str, reason: str, attempt: int
+    ) -> None:
+        """One attempt into the delivery history (when kept); the history failing never stops a delivery."""
+        if self.history is None or notification.kind == "test":
+            return
+        try:
+            self.history.record(
+                DeliveryAttempt.create(
+                    notification,
+                    channel=channel,
+                    target=target,
+                    at=self._now(),
+                    outcome=outcome,
+                    reason=reason,
+                    attempt=attempt,
+                )
+            )
+        except Exception:
+            monitoring_log.exception("Could not record the delivery attempt in the history", extra={"target": target})
 
     def _report_exhausted(self, notification: Notification, failed: list[DeliveryResult]) -> None:
         if (
