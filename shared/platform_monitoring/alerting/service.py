@@ -137,6 +137,9 @@ class AlertingService:
         # alert id -> (end of its throttle period, the window count) as this process last saw it.
         # Only a hint: the store's conditional write decides; a stale entry costs one extra request.
         self._throttled: dict[str, tuple[int, int]] = {}
+        # When this process last repeated an alert without writing its window: resolve_quiet may be
+        # handed records listed before that repeat (the scheduled run lists, then alerts, then resolves).
+        self._repeated_at: dict[str, int] = {}
         # (alert id, occurrence id) this process counted lately, so that its retry (the usual one:
         # same Lambda, message failed after alert()) does not raise the running count above.
         self._counted_ids: dict[tuple[str, str], None] = {}
@@ -283,6 +286,9 @@ class AlertingService:
         if not repeated:  # resolved, released or changed elsewhere: the whole decision runs
             self._throttled.pop(alert_id, None)
             return None, recorded
+        if len(self._repeated_at) >= MAX_REMEMBERED_THROTTLES:
+            self._repeated_at.clear()
+        self._repeated_at[alert_id] = now
         return self._repeated(rule, alert_id, current, count), recorded
 
     def _record(self, rule: AlertRule, alert_id: str, now: int, reported: int, occurrence_id: str | None) -> bool:
@@ -436,7 +442,7 @@ class AlertingService:
             rule = self.rules.get(record.type)
             if rule is None or rule.kind != "count" or not record.active:
                 continue
-            if record.last_seen > now - rule.window_ms:
+            if max(record.last_seen, self._repeated_at.get(record.id, 0)) > now - rule.window_ms:
                 # Seen within the window: a throttled repeat updates last_seen but may not write
                 # its occurrence to the window (see _throttled_repeat), so the record says it first.
                 continue
