@@ -109,6 +109,10 @@ class SecretUnavailable(OSError):
     """An endpoint secret's reference could not be resolved; reported as the component's failure."""
 
 
+def unreachable(url: str, error: OSError) -> str:
+    return str(error) if isinstance(error, SecretUnavailable) else f"cannot reach {url}: {error}"
+
+
 def http_get_text(url: str, headers: dict[str, str], timeout: float = 30) -> tuple[int, str]:
     request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310 - URL chosen by the operator
     try:
@@ -142,7 +146,7 @@ def probe_health_endpoint(base_url: str) -> ComponentResult:
         status, body = http_get(url, {"X-Health-Check-Secret": secret})
     except OSError as error:
         result.passed = False
-        result.lines.append(f"  FAIL cannot reach {url}: {error}")
+        result.lines.append(f"  FAIL {unreachable(url, error)}")
         return result
     if refused not in (401, 503):
         result.passed = False
@@ -207,7 +211,7 @@ def probe_metrics_pipeline(base_url: str) -> ComponentResult:
         _, after, _ = scraped_samples(base_url)
     except OSError as error:
         result.passed = False
-        result.lines.append(f"  FAIL cannot reach {base_url}: {error}")
+        result.lines.append(f"  FAIL {unreachable(base_url, error)}")
         return result
     missing = sorted(m.name for m in CATALOG if m.name not in families)
     counted = health_requests(after) - health_requests(before)
@@ -452,7 +456,7 @@ def probe_security(args: argparse.Namespace) -> ComponentResult:
         )
     except OSError as error:
         result.passed = False
-        result.lines.append(f"  FAIL cannot reach {args.url}: {error}")
+        result.lines.append(f"  FAIL {unreachable(args.url, error)}")
         return result
     for ok, text in checks:
         result.lines.append(f"  {'PASS' if ok else 'FAIL'} {text}")
@@ -572,7 +576,7 @@ def checks_of(result: ComponentResult) -> list[dict[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     notes = prepare_environment(args)
-    if not args.json:
+    if notes and not args.json:
         print("\n".join(notes), flush=True)
     chosen = [name for name in COMPONENTS if args.all or getattr(args, name)]
     results = []
