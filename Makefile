@@ -11,7 +11,7 @@ FUNCTION ?= HealthFunction
 EVENT ?= events/health.json
 WEBHOOK ?= events/stripe_webhook_payment_intent_succeeded.json
 
-.PHONY: help install services prometheus lint types unit component e2e integration artifact test fuzz local invoke webhook migrate bench bench-load build validate lock clean
+.PHONY: help install services prometheus lint types unit component e2e integration artifact test fuzz local invoke webhook migrate check-config bench bench-load build validate lock clean
 
 help:
 	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
@@ -123,6 +123,10 @@ webhook: install
 # `make local` applies them too. Shell variables win over .env.
 migrate: install services
 	$(PY) -m platform_monitoring.tools.migrate
+
+# Every function's settings from a samconfig environment (CONFIG_ENV=prod) or a file (ENV_FILE=.env).
+check-config: install
+	$(PY) scripts/check_config.py $(if $(CONFIG_ENV),--config-env $(CONFIG_ENV)) $(if $(ENV_FILE),--env-file $(ENV_FILE))
 
 bench: install services
 	@echo "==> bench: concurrency, cold-start, round-trip and load figures (each part says when it starts)"

@@ -25,12 +25,13 @@ from platform_monitoring.alerting.store import STATUSES, AlertConflict, AlertNot
 from platform_monitoring.api.auth import require_secret
 from platform_monitoring.api.bodies import json_object_body, request_body
 from platform_monitoring.api.responses import ApiError, create_resolver, error_response, json_response
+from platform_monitoring.core.config import load_settings
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.wiring.alerting import build_alerting_service, build_delivery_history
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
-settings = AlertsApiSettings.from_env()
+settings = load_settings(AlertsApiSettings.from_env)
 configure(settings.alerting.monitoring)
 service = build_alerting_service(settings.alerting)
 history = build_delivery_history(settings.alerting)

@@ -8,11 +8,12 @@ from aws_lambda_powertools.event_handler import Response
 from platform_monitoring.api.bodies import request_body
 from platform_monitoring.api.responses import create_resolver, json_response
 from platform_monitoring.core import clients
+from platform_monitoring.core.config import load_settings
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.security.ingest import EventsIngest, InvalidEvents, SqsSecurityQueue
 from platform_monitoring.security.settings import EventsSettings
 
-settings = EventsSettings.from_env()
+settings = load_settings(EventsSettings.from_env)
 configure(settings.monitoring)
 queue_url = settings.security.queue_url
 queue = SqsSecurityQueue(clients.sqs_client(settings.security.aws_timeout), queue_url) if queue_url else None

@@ -6,6 +6,7 @@ from typing import Any
 
 from platform_monitoring.api.auth import require_secret
 from platform_monitoring.api.responses import create_resolver, json_response
+from platform_monitoring.core.config import load_settings
 from platform_monitoring.health.checks import default_checks, record_report
 from platform_monitoring.health.service import HealthCheckService
 from platform_monitoring.health.settings import HealthSettings
@@ -16,7 +17,7 @@ from platform_monitoring.observability.metrics import recorder
 # Leave the function this much time to answer after the slowest check gives up.
 RESPONSE_MARGIN_SECONDS = 0.5
 
-settings = HealthSettings.from_env()
+settings = load_settings(HealthSettings.from_env)
 configure(settings.monitoring)
 service = HealthCheckService(default_checks(settings), timeout=settings.check_timeout)
 app = create_resolver()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from platform_monitoring.core.config import load_settings
 from platform_monitoring.core.masking import mask_text
 from platform_monitoring.core.settings import MonitoringSettings
 from platform_monitoring.observability.invocation import configure
@@ -18,8 +19,8 @@ from platform_monitoring.security.addresses import normalise_ip
 from platform_monitoring.security.settings import SecuritySettings
 from platform_monitoring.wiring.security import build_security_monitor
 
-configure(MonitoringSettings.from_env())
-monitor = build_security_monitor(SecuritySettings.from_env())
+configure(load_settings(MonitoringSettings.from_env))
+monitor = build_security_monitor(load_settings(SecuritySettings.from_env))
 
 
 def api_wide(method_arn: str) -> str:

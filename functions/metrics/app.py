@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from platform_monitoring.api.auth import require_secret
 from platform_monitoring.api.responses import ApiError, create_resolver
+from platform_monitoring.core.config import load_settings
 from platform_monitoring.observability.exposition import render
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.observability.logging import monitoring_log
@@ -14,7 +15,7 @@ from platform_monitoring.observability.metrics import recorder
 from platform_monitoring.observability.settings import MetricsSettings
 from redis.exceptions import RedisError
 
-settings = MetricsSettings.from_env()
+settings = load_settings(MetricsSettings.from_env)
 configure(settings.monitoring)
 app = create_resolver()
 

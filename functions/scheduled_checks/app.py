@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from platform_monitoring.core import clients
+from platform_monitoring.core.config import load_settings
 from platform_monitoring.health.checks import default_checks
 from platform_monitoring.health.service import HealthCheckService
 from platform_monitoring.observability.invocation import configure, instrument
@@ -16,7 +17,7 @@ from platform_monitoring.scheduled.checks import ScheduledChecks, http_totals
 from platform_monitoring.scheduled.settings import ScheduledChecksSettings
 from platform_monitoring.wiring.alerting import build_alerting_service, build_escalator
 
-settings = ScheduledChecksSettings.from_env()
+settings = load_settings(ScheduledChecksSettings.from_env)
 configure(settings.health.monitoring)
 checks = default_checks(settings.health)
 alerting = build_alerting_service(settings.alerting)

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import Response
 from platform_monitoring.api.auth import require_secret
 from platform_monitoring.api.bodies import json_object_body, request_body
 from platform_monitoring.api.responses import ApiError, create_resolver, json_response
+from platform_monitoring.core.config import load_settings
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.security.addresses import normalise_ip
 from platform_monitoring.security.monitor import NotBlockable
@@ -25,7 +26,7 @@ from platform_monitoring.wiring.security import build_security_monitor
 MAX_HOURS = 24 * 365
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
-settings = SecurityApiSettings.from_env()
+settings = load_settings(SecurityApiSettings.from_env)
 configure(settings.monitoring)
 monitor = build_security_monitor(settings.security)
 app = create_resolver()

@@ -8,12 +8,13 @@ from aws_lambda_powertools.event_handler import Response
 from platform_monitoring.api.bodies import request_body
 from platform_monitoring.api.responses import create_resolver, json_response
 from platform_monitoring.core import clients
+from platform_monitoring.core.config import load_settings
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.observability.logging import correlation_id_from
 from platform_monitoring.webhooks.ingest import SqsEventQueue, WebhookIngest
 from platform_monitoring.webhooks.settings import StripeWebhookSettings
 
-settings = StripeWebhookSettings.from_env()
+settings = load_settings(StripeWebhookSettings.from_env)
 configure(settings.monitoring)
 queue = SqsEventQueue(clients.sqs_client(settings.aws_timeout), settings.queue_url) if settings.queue_url else None
 ingest = WebhookIngest(settings, queue)

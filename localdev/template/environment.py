@@ -4,10 +4,11 @@ with their intrinsics resolved, and the AWS/Lambda variables the local stack own
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from platform_monitoring.core.env_file import read_env_file
 
 from localdev.template.loading import FUNCTION_TYPE, Template, resources_of_type
 from localdev.template.resources import LocalResources, Resolver
@@ -15,31 +16,12 @@ from localdev.template.specs import function
 
 
 def load_dotenv(path: str | os.PathLike[str] = ".env") -> dict[str, str]:
-    """KEY=VALUE lines; '#' comments; optional 'export '; quotes stripped. Falls back to .env.example."""
+    """The variables of `path` (python-dotenv's rules, as every tool of the project reads them);
+    when it does not exist, of the `.example` beside it."""
     file = Path(path)
     if not file.exists():
-        example = file.with_name(file.name + ".example")
-        if not example.exists():
-            return {}
-        file = example
-    values: dict[str, str] = {}
-    for raw in file.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        line = line.removeprefix("export ").strip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        else:
-            # An unquoted value ends at " #" (an inline comment).
-            value = re.split(r"\s+#", value, maxsplit=1)[0].strip()
-        values[key] = value
-    return values
+        file = file.with_name(file.name + ".example")
+    return read_env_file(file)
 
 
 def declared_variables(template: Template) -> set[str]:

@@ -15,8 +15,8 @@ from platform_monitoring.core.config import Secret
 
 from localdev.slack import SlackCapture
 from localdev.template import verify_ses_identities
-from tests.integration.localstack_fixtures import AwsEmulator, aws_emulator
 from tests.support.alerting import moto_service, topic_notifications
+from tests.support.local_stack import AwsEmulator, aws_emulator
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from platform_monitoring.alerting.escalation import ACK_TIMEOUT, ESCALATED, Dyna
 from platform_monitoring.alerting.service import AlertingService
 from platform_monitoring.alerting.store import AlertRecord
 
-from tests.integration.localstack_fixtures import AwsEmulator, aws_emulator
 from tests.support.alerting import Clock, moto_service, topic_notifications
+from tests.support.local_stack import AwsEmulator, aws_emulator
 
 pytestmark = pytest.mark.integration
 

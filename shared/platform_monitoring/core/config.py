@@ -15,17 +15,31 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 SECRETS_MAX_AGE_SECONDS = "SECRETS_MAX_AGE_SECONDS"
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_T = TypeVar("_T")
+_N = TypeVar("_N", int, float)
 
 
 class ConfigurationError(ValueError):
-    """A setting is missing or malformed; the message names the variable, never a secret value."""
+    """Settings are missing or malformed; each message names its variable, never a secret value.
+
+    `errors` holds every message when several were found at once (see `load_settings`)."""
+
+    def __init__(self, message: str, errors: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.errors = errors or (message,)
+
+    @classmethod
+    def of(cls, errors: list[str]) -> ConfigurationError:
+        if len(errors) == 1:
+            return cls(errors[0])
+        return cls(f"{len(errors)} settings are wrong: " + "; ".join(errors), tuple(errors))
 
 
 # --- secrets --------------------------------------------------------------------------
@@ -75,9 +89,24 @@ class Secret:
 class EnvReader:
     """Typed accessors over a mapping of variables; every error names the variable."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None, *, collect: bool = False) -> None:
         self._environ = os.environ if environ is None else environ
+        # collect: a bad value is recorded in `errors` and its default used, so one pass finds them all.
+        self.collect = collect
+        self.errors: list[str] = []
         self._secrets_max_age = self.integer(SECRETS_MAX_AGE_SECONDS, 300, 0)
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return self._environ
+
+    def fail(self, message: str, fallback: _T) -> _T:
+        """Raise ConfigurationError(message); when collecting, record it and go on with `fallback`."""
+        if not self.collect:
+            raise ConfigurationError(message)
+        if message not in self.errors:
+            self.errors.append(message)
+        return fallback
 
     def raw(self, name: str) -> str | None:
         value = self._environ.get(name)
@@ -93,7 +122,7 @@ class EnvReader:
     def required(self, name: str) -> str:
         value = self.raw(name)
         if value is None:
-            raise ConfigurationError(f"{name} is required but not set")
+            return self.fail(f"{name} is required but not set", "")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -105,7 +134,7 @@ class EnvReader:
             return True
         if lowered in {"0", "false", "no", "off"}:
             return False
-        raise ConfigurationError(f"{name} must be true or false, got {value!r}")
+        return self.fail(f"{name} must be true or false, got {value!r}", default)
 
     def integer(self, name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self.raw(name)
@@ -114,9 +143,8 @@ class EnvReader:
         try:
             number = int(value)
         except ValueError:
-            raise ConfigurationError(f"{name} must be an integer, got {value!r}") from None
-        _check_range(name, number, minimum, maximum)
-        return number
+            return self.fail(f"{name} must be an integer, got {value!r}", default)
+        return self._in_range(name, number, minimum, maximum, default)
 
     def number(self, name: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
         value = self.raw(name)
@@ -125,16 +153,15 @@ class EnvReader:
         try:
             number = float(value)
         except ValueError:
-            raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
+            return self.fail(f"{name} must be a number, got {value!r}", default)
         if math.isnan(number):
-            raise ConfigurationError(f"{name} must be a number, got {value!r}")
-        _check_range(name, number, minimum, maximum)
-        return number
+            return self.fail(f"{name} must be a number, got {value!r}", default)
+        return self._in_range(name, number, minimum, maximum, default)
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = (self.raw(name) or default).lower()
         if value not in choices:
-            raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+            return self.fail(f"{name} must be one of {', '.join(choices)}, got {value!r}", default)
         return value
 
     def url(self, name: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
@@ -143,21 +170,21 @@ class EnvReader:
             return None
         scheme, sep, rest = value.partition("://")
         if not sep or scheme.lower() not in schemes or not rest:
-            raise ConfigurationError(f"{name} must be a {'/'.join(schemes)} URL, got {value!r}")
+            return self.fail(f"{name} must be a {'/'.join(schemes)} URL, got {value!r}", None)
         return value.rstrip("/")
 
     def emails(self, name: str) -> tuple[str, ...]:
         addresses = _split_list(self.raw(name))
         for address in addresses:
             if not _EMAIL.match(address):
-                raise ConfigurationError(f"{name} holds an invalid e-mail address: {address!r}")
+                return self.fail(f"{name} holds an invalid e-mail address: {address!r}", ())
         return addresses
 
     def phone_numbers(self, name: str) -> tuple[str, ...]:
         numbers = tuple(n.replace(" ", "").replace("-", "") for n in _split_list(self.raw(name)))
         for number in numbers:
             if not _E164.match(number):
-                raise ConfigurationError(f"{name} must hold E.164 numbers such as +15555550100, got {number!r}")
+                return self.fail(f"{name} must hold E.164 numbers such as +15555550100, got {number!r}", ())
         return numbers
 
     def secret(self, name: str, *aliases: str) -> Secret:
@@ -170,10 +197,19 @@ class EnvReader:
                 if value.startswith(prefix):
                     reference = value[len(prefix) :]
                     if not reference:
-                        raise ConfigurationError(f"{variable} names an empty {source} reference")
+                        return self.fail(
+                            f"{variable} names an empty {source} reference", Secret(name, "unset", "", max_age)
+                        )
                     return Secret(variable, source, reference, max_age)  # type: ignore[arg-type]
             return Secret(variable, "env", value, max_age)
         return Secret(name, "unset", "", max_age)
+
+    def _in_range(self, name: str, number: _N, minimum: float | None, maximum: float | None, default: _N) -> _N:
+        if minimum is not None and number < minimum:
+            return self.fail(f"{name} must be at least {minimum}, got {number}", default)
+        if maximum is not None and number > maximum:
+            return self.fail(f"{name} must be at most {maximum}, got {number}", default)
+        return number
 
 
 EnvSource = EnvReader | Mapping[str, str] | None
@@ -184,14 +220,25 @@ def env_reader(environ: EnvSource = None) -> EnvReader:
     return environ if isinstance(environ, EnvReader) else EnvReader(environ)
 
 
+def load_settings(from_env: Callable[[EnvReader], _T], environ: EnvSource = None) -> _T:
+    """`from_env(reader)` reading every variable before failing: one ConfigurationError lists
+    every bad or missing value (each naming its variable), not the first only."""
+    mapping = environ.environ if isinstance(environ, EnvReader) else environ
+    reader = EnvReader(mapping, collect=True)
+    try:
+        settings = from_env(reader)
+    except ConfigurationError as error:  # a check across variables, raised by the settings class itself
+        reader.errors.extend(message for message in error.errors if message not in reader.errors)
+    except Exception:
+        # A default put in for a bad value can trip a later step: the bad value is the news.
+        if not reader.errors:
+            raise
+    if reader.errors:
+        raise ConfigurationError.of(reader.errors)
+    return settings
+
+
 def _split_list(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
     return tuple(item.strip() for item in value.split(",") if item.strip())
-
-
-def _check_range(name: str, number: float, minimum: float | None, maximum: float | None) -> None:
-    if minimum is not None and number < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum}, got {number}")
-    if maximum is not None and number > maximum:
-        raise ConfigurationError(f"{name} must be at most {maximum}, got {number}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from platform_monitoring.core.config import _EMAIL, ConfigurationError, EnvSource, Secret, env_reader
+from platform_monitoring.core.config import _EMAIL, EnvSource, Secret, env_reader
 
 # --- variable names -------------------------------------------------------------------
 MONITORING_ENABLED = "MONITORING_ENABLED"
@@ -89,12 +89,13 @@ class AlertRecipients:
         slack = env.secret(ALERT_SLACK_WEBHOOK)
         # http:// only on loopback: the local stack's and the tests' Slack capture servers.
         if slack.source == "env" and not slack.reference.startswith(("https://", *_LOOPBACK_HTTP)):
-            raise ConfigurationError(
-                f"{ALERT_SLACK_WEBHOOK} must be an https:// URL or an ssm:/secretsmanager: reference"
+            slack = env.fail(
+                f"{ALERT_SLACK_WEBHOOK} must be an https:// URL or an ssm:/secretsmanager: reference",
+                Secret(ALERT_SLACK_WEBHOOK, "unset", ""),
             )
         email_from = env.string(ALERT_EMAIL_FROM)
         if email_from is not None and not _EMAIL.match(email_from):
-            raise ConfigurationError(f"{ALERT_EMAIL_FROM} must be an e-mail address, got {email_from!r}")
+            email_from = env.fail(f"{ALERT_EMAIL_FROM} must be an e-mail address, got {email_from!r}", None)
         return cls(
             emails=env.emails(ALERT_EMAIL_RECIPIENTS),
             email_from=email_from,
@@ -172,7 +173,7 @@ class RedisSettings:
         if url.source == "unset":
             url = Secret(REDIS_URL, "env", "redis://127.0.0.1:6379/0")
         elif url.source == "env" and not url.reference.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigurationError(f"{REDIS_URL} must be a redis://, rediss:// or unix:// URL")
+            url = env.fail(f"{REDIS_URL} must be a redis://, rediss:// or unix:// URL", url)
         return cls(url=url)
 
 
@@ -187,8 +188,9 @@ class StripeSettings:
         env = env_reader(environ)
         key = env.secret(STRIPE_SECRET_KEY)
         if key.source == "env" and not key.reference.startswith(("sk_", "rk_")):
-            raise ConfigurationError(
-                f"{STRIPE_SECRET_KEY} must be a Stripe secret or restricted key (sk_... or rk_...)"
+            key = env.fail(
+                f"{STRIPE_SECRET_KEY} must be a Stripe secret or restricted key (sk_... or rk_...)",
+                Secret(STRIPE_SECRET_KEY, "unset", ""),
             )
         return cls(
             secret_key=key,

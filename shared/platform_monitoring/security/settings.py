@@ -64,7 +64,7 @@ class SecuritySettings:
         try:
             Allowlist.parse(allowlist)
         except ValueError as error:
-            raise ConfigurationError(f"{SECURITY_ALLOWLIST} holds an invalid address or CIDR range: {error}") from None
+            allowlist = env.fail(f"{SECURITY_ALLOWLIST} holds an invalid address or CIDR range: {error}", None)
         block_seconds = env.integer(SECURITY_BLOCK_SECONDS, defaults.block_seconds, 60)
         return cls(
             blocks_table=env.string(SECURITY_BLOCKS_TABLE),

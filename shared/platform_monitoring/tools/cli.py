@@ -12,14 +12,17 @@ stack's ApiUrl output), and exits non-zero when anything tested fails:
     monitoring-test --security --unblock 203.0.113.7
     monitoring-test --notifications payment_failure   # the alert's delivery history, every attempt
 
-Settings come from the environment; variables it does not set are read from ./.env, else
-./.env.example, so the local stack's secrets work without exporting anything.
-Exit codes: 0 all passed, 1 something failed (2: wrong arguments).
+Against the local stack (no --url, or a loopback one), settings the environment does not set are
+read from ./.env, else ./.env.example, so the local stack's secrets work without exporting anything.
+Against a deployed stack (any other --url) no file is read unless --env-file names one, and never
+its AWS endpoint or AWS keys: AWS calls use your own credentials (profile, SSO, role). Endpoint
+secrets may be `ssm:/name` or `secretsmanager:name` references; they are resolved, never sent as is.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import urllib.error
@@ -32,6 +35,8 @@ from typing import Any
 
 from platform_monitoring.alerting.settings import AlertDispatcherSettings
 from platform_monitoring.core import clients
+from platform_monitoring.core.config import env_reader
+from platform_monitoring.core.env_file import find_env_file, read_env_file
 from platform_monitoring.health.checks import default_checks
 from platform_monitoring.health.service import HealthCheckService
 from platform_monitoring.health.settings import HealthSettings
@@ -52,15 +57,62 @@ class ComponentResult:
     lines: list[str] = field(default_factory=list)
 
 
+EXIT_CODES = """exit codes:
+  0  every component tested passed
+  1  a component failed (its FAIL lines say which check)
+  2  wrong arguments, or a combination refused (see the message)"""
+
+# Lines of a local env file that would point a run against a deployed stack at the local emulator.
+LOCAL_ONLY_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}  # noqa: S104 - compared, not bound
+
+
 def load_env_file(directory: Path = Path()) -> Path | None:
-    for candidate in (directory / ".env", directory / ".env.example"):
-        if candidate.is_file():
-            for line in candidate.read_text().splitlines():
-                key, sep, value = line.strip().partition("=")
-                if sep and key and not key.startswith("#"):
-                    os.environ.setdefault(key.strip(), value.strip())
-            return candidate
-    return None
+    """Fill the variables the environment does not set from ./.env, else ./.env.example."""
+    found = find_env_file(directory)
+    if found:
+        apply_env_file(found)
+    return found
+
+
+def apply_env_file(path: Path, *, skip: Callable[[str], bool] = lambda name: False) -> list[str]:
+    """setdefault each variable of `path` into os.environ, except those `skip` refuses; returns those."""
+    skipped = []
+    for key, value in read_env_file(path).items():
+        if skip(key):
+            skipped.append(key)
+        else:
+            os.environ.setdefault(key, value)
+    return skipped
+
+
+def is_local_only(name: str) -> bool:
+    return name.startswith("AWS_ENDPOINT_URL") or name in LOCAL_ONLY_VARIABLES
+
+
+def is_local_url(url: str) -> bool:
+    return (urllib.parse.urlsplit(url).hostname or "").lower() in LOOPBACK_HOSTS
+
+
+def endpoint_secret(variable: str) -> str:
+    """The value of an endpoint secret: literal, or resolved from SSM / Secrets Manager.
+
+    Raises SecretUnavailable naming the variable (never the value) when a reference cannot be read."""
+    secret = env_reader().secret(variable)
+    try:
+        return secret.reveal() or ""
+    except Exception as error:
+        raise SecretUnavailable(
+            f"{variable} ({secret.source} reference) could not be read: {type(error).__name__}"
+        ) from None
+
+
+class SecretUnavailable(OSError):
+    """An endpoint secret's reference could not be resolved; reported as the component's failure."""
+
+
+def unreachable(url: str, error: OSError) -> str:
+    return str(error) if isinstance(error, SecretUnavailable) else f"cannot reach {url}: {error}"
 
 
 def http_get_text(url: str, headers: dict[str, str], timeout: float = 30) -> tuple[int, str]:
@@ -90,13 +142,13 @@ def describe_checks(checks: list[dict[str, Any]]) -> list[str]:
 def probe_health_endpoint(base_url: str) -> ComponentResult:
     result = ComponentResult("health", passed=True)
     url = base_url.rstrip("/") + "/api/health"
-    secret = os.environ.get("HEALTH_CHECK_SECRET", "")
     try:
+        secret = endpoint_secret("HEALTH_CHECK_SECRET")
         refused, _ = http_get(url, {})
         status, body = http_get(url, {"X-Health-Check-Secret": secret})
     except OSError as error:
         result.passed = False
-        result.lines.append(f"  FAIL cannot reach {url}: {error}")
+        result.lines.append(f"  FAIL {unreachable(url, error)}")
         return result
     if refused not in (401, 503):
         result.passed = False
@@ -127,7 +179,7 @@ def scraped_samples(base_url: str) -> tuple[int, dict[str, float], set[str]]:
     """(status, {sample name + sorted labels: value}, family names) of one scrape."""
     from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
 
-    secret = os.environ.get("METRICS_SECRET", "")
+    secret = endpoint_secret("METRICS_SECRET")
     status, text = http_get_text(base_url.rstrip("/") + "/api/metrics", {"Authorization": f"Bearer {secret}"})
     if status != 200:
         return status, {}, set()
@@ -156,12 +208,12 @@ def probe_metrics_pipeline(base_url: str) -> ComponentResult:
             result.lines.append(f"  FAIL /api/metrics answered {status}")
             return result
         http_get(
-            base_url.rstrip("/") + "/api/health", {"X-Health-Check-Secret": os.environ.get("HEALTH_CHECK_SECRET", "")}
+            base_url.rstrip("/") + "/api/health", {"X-Health-Check-Secret": endpoint_secret("HEALTH_CHECK_SECRET")}
         )
         _, after, _ = scraped_samples(base_url)
     except OSError as error:
         result.passed = False
-        result.lines.append(f"  FAIL cannot reach {base_url}: {error}")
+        result.lines.append(f"  FAIL {unreachable(base_url, error)}")
         return result
     missing = sorted(m.name for m in CATALOG if m.name not in families)
     counted = health_requests(after) - health_requests(before)
@@ -298,7 +350,7 @@ def http_send(url: str, method: str, headers: dict[str, str], body: bytes | None
 def blocks_call(base_url: str, method: str, ip: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
     """GET/PUT/DELETE /api/security/blocks/{ip} with ALERTS_API_SECRET."""
     url = f"{base_url.rstrip('/')}/api/security/blocks/{urllib.parse.quote(ip, safe='')}"
-    headers = {"X-Alerts-Secret": os.environ.get("ALERTS_API_SECRET", ""), "Content-Type": "application/json"}
+    headers = {"X-Alerts-Secret": endpoint_secret("ALERTS_API_SECRET"), "Content-Type": "application/json"}
     return http_send(url, method, headers, json.dumps(body).encode() if body is not None else None)
 
 
@@ -379,11 +431,11 @@ def probe_security(args: argparse.Namespace) -> ComponentResult:
     import time  # noqa: PLC0415
 
     result = ComponentResult("security", passed=True)
-    secret = os.environ.get("EVENTS_SECRET", "")
     occurred = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     event = {"type": "api_key_usage", "ip": SECURITY_TEST_IP, "occurred_at": occurred, "details": {"test": True}}
     checks: list[tuple[bool, str]] = []
     try:
+        secret = endpoint_secret("EVENTS_SECRET")
         scraped, before, _ = scraped_samples(args.url)
         if scraped != 200:  # the processing is seen in /api/metrics: without it, fail now, not after the wait
             result.passed = False
@@ -430,7 +482,7 @@ def probe_security(args: argparse.Namespace) -> ComponentResult:
         )
     except OSError as error:
         result.passed = False
-        result.lines.append(f"  FAIL cannot reach {args.url}: {error}")
+        result.lines.append(f"  FAIL {unreachable(args.url, error)}")
         return result
     for ok, text in checks:
         result.lines.append(f"  {'PASS' if ok else 'FAIL'} {text}")
@@ -438,20 +490,58 @@ def probe_security(args: argparse.Namespace) -> ComponentResult:
     return result
 
 
+def alert_component(args: argparse.Namespace) -> ComponentResult:
+    result = probe_alert_channels()
+    if not args.local:
+        # Said first: the alert does not go through the deployed stack but from here, as the operator.
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "the profile's region"
+        profile = os.environ.get("AWS_PROFILE", "default")
+        result.lines.insert(
+            0, f"  NOTE sent from this shell through SES/SNS of your AWS credentials (profile {profile}, {region})"
+        )
+    return result
+
+
+def performance_component(args: argparse.Namespace) -> ComponentResult:
+    if args.local or os.environ.get("REDIS_URL"):
+        return probe_performance(args.url)
+    # The in-process half writes to the stack's metric store directly, which a deployed stack keeps
+    # inside its VPC: only the API half runs unless the operator points REDIS_URL (and DB_*) there.
+    result = probe_metrics_pipeline(args.url)
+    result.lines.append(
+        "  SKIP PerformanceMonitor in this process: set REDIS_URL, DB_* and STRIPE_SECRET_KEY of the stack "
+        "(from a host inside its VPC) to run it against the deployed stack"
+    )
+    return result
+
+
 COMPONENTS: dict[str, Callable[[argparse.Namespace], ComponentResult]] = {
     "health": lambda args: probe_health_in_process() if args.in_process else probe_health_endpoint(args.url),
-    "alert": lambda args: probe_alert_channels(),
-    "performance": lambda args: probe_performance(args.url),
+    "alert": alert_component,
+    "performance": performance_component,
     "security": probe_security,
 }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="monitoring-test", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="monitoring-test",
+        description=__doc__.split("\n\n")[0],
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     for name in COMPONENTS:
         parser.add_argument(f"--{name}", action="store_true", help=f"test {name} monitoring")
     parser.add_argument("--all", action="store_true", help="test every component")
-    parser.add_argument("--url", default=os.environ.get("MONITORING_API_URL", DEFAULT_URL), help="API base URL")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("MONITORING_API_URL", DEFAULT_URL),
+        help="API base URL (default: the local stack); a non-loopback URL is a deployed stack: no local .env is read",
+    )
+    parser.add_argument(
+        "--env-file", type=Path, help="read settings from this file (against a deployed stack: never its AWS_* keys)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document (components, checks) and no text")
     parser.add_argument("--in-process", action="store_true", help="run health checks here, not via the API")
     blocks = parser.add_mutually_exclusive_group()
     blocks.add_argument("--block", metavar="IP", help="with --security: block this address now")
@@ -463,19 +553,77 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.all and not args.notifications and not any(getattr(args, name) for name in COMPONENTS):
         parser.error("choose at least one of " + ", ".join(f"--{n}" for n in [*COMPONENTS, "all"]))
+    args.local = is_local_url(args.url)
+    if args.in_process and not args.local and not args.env_file and not os.environ.get("REDIS_URL"):
+        parser.error(
+            "--in-process against a deployed stack needs its settings: --env-file FILE or exported DB_*/REDIS_URL"
+        )
     return args
 
 
+def prepare_environment(args: argparse.Namespace) -> list[str]:
+    """Read the env file this run may use into os.environ; returns what to tell the operator."""
+    notes = []
+    if args.local:
+        found = args.env_file or find_env_file()
+        if found:
+            apply_env_file(found)
+            notes.append(f"settings not in the environment were read from {found}")
+        return notes
+    if args.env_file:
+        skipped = apply_env_file(args.env_file, skip=is_local_only)
+        notes.append(f"settings not in the environment were read from {args.env_file}")
+        if skipped:
+            notes.append(f"  ignored there (a deployed stack uses your AWS credentials): {', '.join(sorted(skipped))}")
+    # An emulator endpoint exported in this shell must not catch calls meant for the deployed stack.
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL") and is_local_url(os.environ[n])]:
+        del os.environ[name]
+        notes.append(f"ignored {name}: it points at a local emulator, and --url is a deployed stack")
+    notes.append(f"testing the deployed stack at {args.url}")
+    return notes
+
+
+def run_component(name: str, args: argparse.Namespace) -> ComponentResult:
+    try:
+        return COMPONENTS[name](args)
+    except OSError as error:  # unreachable endpoint, unreadable secret reference
+        return ComponentResult(name, passed=False, lines=[f"  FAIL {error}"])
+
+
+def checks_of(result: ComponentResult) -> list[dict[str, str]]:
+    """The component's lines as {status, text}: status is the line's PASS/FAIL/WARN/SKIP/NOTE, else INFO."""
+    checks = []
+    for line in result.lines:
+        word, _, rest = line.strip().partition(" ")
+        known = word in {"PASS", "FAIL", "WARN", "SKIP", "NOTE"}
+        checks.append({"status": word if known else "INFO", "text": rest.strip() if known else line.strip()})
+    return checks
+
+
 def main(argv: list[str] | None = None) -> int:
-    env_file = load_env_file()
     args = parse_args(argv)
-    if env_file:
-        print(f"settings not in the environment were read from {env_file}")
+    notes = prepare_environment(args)
+    if notes and not args.json:
+        print("\n".join(notes), flush=True)
     chosen = [name for name in COMPONENTS if args.all or getattr(args, name)]
-    results = [COMPONENTS[name](args) for name in chosen]
+    results = []
+    runs: list[Callable[[], ComponentResult]] = [functools.partial(run_component, name, args) for name in chosen]
     if args.notifications:
-        results.append(show_notifications(args))
-    for result in results:
-        print(f"{result.name}: {'passed' if result.passed else 'FAILED'}")
-        print("\n".join(result.lines))
-    return 0 if all(result.passed for result in results) else 1
+        runs.append(functools.partial(show_notifications, args))
+    for run in runs:
+        result = run()
+        results.append(result)
+        if not args.json:  # each component as it finishes: a slow one does not hide the others
+            print(f"{result.name}: {'passed' if result.passed else 'FAILED'}")
+            print("\n".join(result.lines), flush=True)
+    passed = all(result.passed for result in results)
+    if args.json:
+        document = {
+            "url": args.url,
+            "deployed": not args.local,
+            "passed": passed,
+            "notes": notes,
+            "components": [{"name": r.name, "passed": r.passed, "checks": checks_of(r)} for r in results],
+        }
+        print(json.dumps(document, indent=2))
+    return 0 if passed else 1
