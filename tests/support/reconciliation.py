@@ -10,17 +10,19 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from platform_monitoring.webhooks.reconciliation import LeaseHeld
+
 
 class InMemoryCheckpointStore:
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, name: str, owner: str, now: int, lease_seconds: int) -> int | None | bool:
+    def acquire(self, name: str, owner: str, now: int, lease_seconds: int) -> int | None:
         with self._lock:
             item = self.items.setdefault(name, {})
             if "lease_until" in item and item["lease_until"] >= now:
-                return False
+                raise LeaseHeld(name)
             item.update(lease_owner=owner, lease_until=now + lease_seconds)
             checkpoint: int | None = item.get("checkpoint")
             return checkpoint

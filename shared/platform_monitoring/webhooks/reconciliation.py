@@ -55,6 +55,7 @@ from platform_monitoring.webhooks.processor import (
 if TYPE_CHECKING:
     import stripe
     from mypy_boto3_dynamodb import DynamoDBClient
+    from stripe.params import EventListParams
 
 MISSED = "stripe_events_missed"
 STRIPE_EVENT_HORIZON_SECONDS = 30 * 24 * 3600
@@ -63,10 +64,14 @@ PAGE_SIZE = 100  # Stripe's maximum page
 
 
 # -- where reconciliation stopped ------------------------------------------------------
+class LeaseHeld(RuntimeError):
+    """Another run holds the checkpoint's unexpired lease."""
+
+
 class CheckpointStore(Protocol):
-    def acquire(self, name: str, owner: str, now: int, lease_seconds: int) -> int | None | bool:
-        """Take the lease; returns the checkpoint (epoch seconds, None when there is none yet),
-        or False when another run holds an unexpired lease."""
+    def acquire(self, name: str, owner: str, now: int, lease_seconds: int) -> int | None:
+        """Take the lease; returns the checkpoint (epoch seconds, None when there is none yet).
+        Raises LeaseHeld when another run holds an unexpired lease."""
         ...
 
     def release(self, name: str, owner: str, checkpoint: int | None) -> bool:
@@ -82,7 +87,7 @@ class DynamoCheckpointStore:
         self.client = client
         self.table = table
 
-    def acquire(self, name: str, owner: str, now: int, lease_seconds: int) -> int | None | bool:
+    def acquire(self, name: str, owner: str, now: int, lease_seconds: int) -> int | None:
         try:
             response = self.client.update_item(
                 TableName=self.table,
@@ -97,7 +102,7 @@ class DynamoCheckpointStore:
                 ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
-            return False
+            raise LeaseHeld(name) from None
         checkpoint = response["Attributes"].get("checkpoint")
         return int(checkpoint["N"]) if checkpoint else None
 
@@ -161,7 +166,7 @@ class StripeEventSource:
         last_id: str | None = None
         failures = 0
         while True:
-            params: dict[str, Any] = {
+            params: EventListParams = {
                 "type": event_type,
                 "created": {"gte": since, "lte": until},
                 "limit": self.page_size,
@@ -250,14 +255,15 @@ class Reconciler:
         now = int(self.clock())
         owner = uuid.uuid4().hex
         run = ReconciliationRun(until=now - self.settle_seconds)
-        checkpoint = self.checkpoints.acquire(CHECKPOINT_NAME, owner, now, self.lease_seconds)
-        if checkpoint is False:
+        try:
+            checkpoint = self.checkpoints.acquire(CHECKPOINT_NAME, owner, now, self.lease_seconds)
+        except LeaseHeld:
             run.outcome = "busy"
             stripe_log.info("Stripe reconciliation skipped: another run holds the lease")
             recorder.inc("stripe_reconciliation_runs_total", outcome=run.outcome)
             return run
         try:
-            self._reconcile(run, now, since, checkpoint if isinstance(checkpoint, int) else None, progress)
+            self._reconcile(run, now, since, checkpoint, progress)
         finally:
             released = self.checkpoints.release(CHECKPOINT_NAME, owner, run.checkpoint)
             if not released:
@@ -345,7 +351,9 @@ class Reconciler:
             if run.unrecoverable_gap:
                 context["unrecoverable_gap"] = _duration(run.unrecoverable_gap["seconds"])
             self.alerts.alert(MISSED, context)
-            stripe_log.warning("Stripe events recovered from the Events API: their webhooks never arrived", extra=summary)
+            stripe_log.warning(
+                "Stripe events recovered from the Events API: their webhooks never arrived", extra=summary
+            )
         else:
             stripe_log.info("Stripe reconciliation: nothing missed", extra=summary)
 
@@ -364,7 +372,7 @@ def parse_since(text: str) -> int:
     """'90m', '2h', '3d' or plain seconds, as a number of seconds (the operator command's --since)."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
     value = text.strip().lower()
-    multiplier = units.get(value[-1:], None)
+    multiplier = units.get(value[-1:])
     number = value[:-1] if multiplier else value
     if not number.isdigit() or int(number) <= 0:
         raise ValueError(f"--since takes a duration such as 90m, 2h or 3d, not {text!r}")

@@ -86,7 +86,9 @@ def test_events_whose_webhook_never_arrived_are_processed_once_and_reported(
 ) -> None:
     # Given three payments in the last ten minutes, one of them delivered by its webhook
     processor, alerts = processor_and_alerts()
-    events = [stripe_event("payment_intent.succeeded", created=NOW - age, amount_received=1000) for age in (600, 400, 200)]
+    events = [
+        stripe_event("payment_intent.succeeded", created=NOW - age, amount_received=1000) for age in (600, 400, 200)
+    ]
     events.append(stripe_event("payment_intent.payment_failed", created=NOW - 500))
     assert processor.process(serialize(events[1])) == PROCESSED
     source = FakeEventSource(events)
