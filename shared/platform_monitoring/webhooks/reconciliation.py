@@ -238,6 +238,7 @@ class Reconciler:
         overlap_seconds: int = 300,
         settle_seconds: int = 120,
         lease_seconds: int = 900,
+        checkpoint_name: str = CHECKPOINT_NAME,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
@@ -248,6 +249,7 @@ class Reconciler:
         self.overlap_seconds = overlap_seconds
         self.settle_seconds = settle_seconds
         self.lease_seconds = lease_seconds
+        self.checkpoint_name = checkpoint_name
         self.clock = clock
 
     def run(self, since: int | None = None, progress: Progress | None = None) -> ReconciliationRun:
@@ -256,7 +258,7 @@ class Reconciler:
         owner = uuid.uuid4().hex
         run = ReconciliationRun(until=now - self.settle_seconds)
         try:
-            checkpoint = self.checkpoints.acquire(CHECKPOINT_NAME, owner, now, self.lease_seconds)
+            checkpoint = self.checkpoints.acquire(self.checkpoint_name, owner, now, self.lease_seconds)
         except LeaseHeld:
             run.outcome = "busy"
             stripe_log.info("Stripe reconciliation skipped: another run holds the lease")
@@ -265,7 +267,7 @@ class Reconciler:
         try:
             self._reconcile(run, now, since, checkpoint, progress)
         finally:
-            released = self.checkpoints.release(CHECKPOINT_NAME, owner, run.checkpoint)
+            released = self.checkpoints.release(self.checkpoint_name, owner, run.checkpoint)
             if not released:
                 run.errors.append("the lease expired during the run; the checkpoint was not moved")
         if run.checkpoint is not None:
