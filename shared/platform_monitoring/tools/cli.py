@@ -10,6 +10,11 @@ stack's ApiUrl output), and exits non-zero when anything tested fails:
     monitoring-test --security --block 203.0.113.7 [--hours 24] [--reason "..."]
     monitoring-test --security --lookup 203.0.113.7
     monitoring-test --security --unblock 203.0.113.7
+    monitoring-test --stripe-reconcile --since 2h   # replay Stripe's events of the last two hours
+
+--stripe-reconcile runs StripeReconciliationFunction's reconciler here, from this shell's settings
+(STRIPE_SECRET_KEY, IDEMPOTENCY_TABLE, STRIPE_RECONCILIATION_TABLE and the alerting tables: the
+stack's resource names), printing its progress per event type.
 
 Settings come from the environment; variables it does not set are read from ./.env, else
 ./.env.example, so the local stack's secrets work without exporting anything.
@@ -421,6 +426,49 @@ COMPONENTS: dict[str, Callable[[argparse.Namespace], ComponentResult]] = {
 }
 
 
+def reconcile_stripe(since_text: str) -> ComponentResult:
+    """Replay Stripe's events of the last `since_text` through the exactly-once processor."""
+    from platform_monitoring.alerting.settings import AlertingSettings  # noqa: PLC0415
+    from platform_monitoring.webhooks.reconciliation import ReconciliationRun, parse_since  # noqa: PLC0415
+    from platform_monitoring.webhooks.settings import ReconciliationSettings  # noqa: PLC0415
+    from platform_monitoring.wiring.reconciliation import build_reconciler  # noqa: PLC0415
+
+    result = ComponentResult("stripe-reconcile", True)
+    try:
+        seconds = parse_since(since_text)
+        settings = ReconciliationSettings.from_env()
+        reconciler = build_reconciler(settings, AlertingSettings.from_env(monitoring=settings.processor.monitoring))
+    except Exception as error:  # settings missing or wrong: say which, then stop
+        result.passed = False
+        result.lines.append(f"  FAIL {error}")
+        return result
+
+    def progress(run: ReconciliationRun, step: str) -> None:
+        done = f"{run.listed} listed, {run.recovered} recovered, {run.duplicates} already processed"
+        print(f"  ... {'finished' if step == 'done' else step}: {done}", flush=True)
+
+    run = reconciler.run(since=int(reconciler.clock()) - seconds, progress=progress)
+    recorder.flush()
+    if run.outcome == "busy":
+        result.passed = False
+        result.lines.append("  FAIL another reconciliation holds the lease; try again when it has finished")
+        return result
+    result.lines.append(
+        f"  {'PASS' if not run.errors else 'FAIL'} {run.listed} events listed in {run.api_calls} Stripe requests: "
+        f"{run.recovered} recovered (their webhook never arrived), {run.duplicates} already processed, "
+        f"{run.failed} failed"
+    )
+    for event_type, count in sorted(run.missed_types.items()):
+        result.lines.append(f"       recovered {event_type}: {count}")
+    if run.unrecoverable_gap:
+        result.lines.append(
+            f"  WARN {run.unrecoverable_gap['seconds']} s of the range are older than Stripe's 30 days of events"
+        )
+    result.lines.extend(f"  FAIL {error}" for error in run.errors)
+    result.passed = not run.errors
+    return result
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="monitoring-test", description=__doc__.split("\n\n")[0])
     for name in COMPONENTS:
@@ -434,8 +482,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     blocks.add_argument("--lookup", metavar="IP", help="with --security: show this address's block")
     parser.add_argument("--hours", type=float, help="with --block: how long (default: the blocking rules')")
     parser.add_argument("--reason", default="manual block (monitoring-test)", help="with --block: why")
+    parser.add_argument(
+        "--stripe-reconcile", action="store_true", help="process Stripe events whose webhook never arrived"
+    )
+    parser.add_argument("--since", default="2h", help="with --stripe-reconcile: how far back (90m, 2h, 3d)")
     args = parser.parse_args(argv)
-    if not args.all and not any(getattr(args, name) for name in COMPONENTS):
+    if not args.all and not args.stripe_reconcile and not any(getattr(args, name) for name in COMPONENTS):
         parser.error("choose at least one of " + ", ".join(f"--{n}" for n in [*COMPONENTS, "all"]))
     return args
 
@@ -447,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"settings not in the environment were read from {env_file}")
     chosen = [name for name in COMPONENTS if args.all or getattr(args, name)]
     results = [COMPONENTS[name](args) for name in chosen]
+    if args.stripe_reconcile:
+        results.append(reconcile_stripe(args.since))
     for result in results:
         print(f"{result.name}: {'passed' if result.passed else 'FAILED'}")
         print("\n".join(result.lines))
