@@ -14,7 +14,9 @@
    (bench/alerting_bench.py; a moto server on a free port).
 6. Security: DynamoDB round trips per recorded event and per authorizer decision, and 40
    concurrent failed logins from one IP blocking it once (bench/security_bench.py).
-7. Load: bounded bursts of signed webhooks and platform events from several processes against the
+7. Stripe reconciliation: Events API requests per run at 0, 100 and 1,000 missed events and
+   events recovered per second (bench/reconciliation_bench.py; localstripe and a moto server).
+8. Load: bounded bursts of signed webhooks and platform events from several processes against the
    local stack; ingest requests/s and p50/p95/p99, end-to-end events/s, and proof that nothing was
    lost or counted twice (bench/load_bench.py, also `make bench-load`; Redis database 6, the MySQL
    database askproai_load_bench; sizes from LOAD_* variables). A disagreement fails `make bench`.
@@ -184,6 +186,10 @@ def main() -> None:
     from bench.security_bench import bench_security
 
     bench_security()
+    print()
+    from bench.reconciliation_bench import bench_reconciliation
+
+    bench_reconciliation()
     print()
     from bench.load_bench import bench_load
 
