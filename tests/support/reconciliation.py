@@ -1,7 +1,7 @@
 """Stand-ins for Stripe reconciliation's checkpoint store and the Events API, for fast unit tests.
 
-InMemoryCheckpointStore keeps DynamoCheckpointStore's conditions (under a lock); the contract test
-tests/contract/test_checkpoint_store.py runs the same cases on both.
+InMemoryCheckpointStore keeps DynamoCheckpointStore's conditions (under a lock); the real store is
+exercised on moto server by tests/component/test_stripe_reconciliation.py.
 """
 
 from __future__ import annotations
