@@ -17,7 +17,9 @@
    (bench/alerting_bench.py; a moto server on a free port).
 7. Security: DynamoDB round trips per recorded event and per authorizer decision, and 40
    concurrent failed logins from one IP blocking it once (bench/security_bench.py).
-8. Load: bounded bursts of signed webhooks and platform events from several processes against the
+8. Stripe reconciliation: Events API requests per run at 0, 100 and 1,000 missed events and
+   events recovered per second (bench/reconciliation_bench.py; localstripe and a moto server).
+9. Load: bounded bursts of signed webhooks and platform events from several processes against the
    local stack; ingest requests/s and p50/p95/p99, end-to-end events/s, and proof that nothing was
    lost or counted twice (bench/load_bench.py, also `make bench-load`; Redis database 6, the MySQL
    database askproai_load_bench; sizes from LOAD_* variables). A disagreement fails `make bench`.
@@ -190,7 +192,7 @@ def bench_webhooks() -> None:
     run()
 
 
-PARTS = 8
+PARTS = 9
 
 
 def part(number: int, what: str) -> None:
@@ -236,9 +238,14 @@ def main() -> None:
         part(7, "security round trips and 40 concurrent failed logins")
         bench_security()
         print()
+        from bench.reconciliation_bench import bench_reconciliation
+
+        part(8, "Stripe reconciliation at 0, 100 and 1,000 missed events")
+        bench_reconciliation()
+        print()
         from bench.load_bench import bench_load
 
-        part(8, "the load run (progress below, as it goes)")
+        part(9, "the load run (progress below, as it goes)")
         bench_load()  # last: it exits non-zero when something was lost or double counted
     finally:
         print_summary()

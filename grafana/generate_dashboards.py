@@ -668,6 +668,48 @@ def stripe_integration() -> dict[str, Any]:
             [target(f"sum(increase({sel(hooks, failed_status)}[5m]))", "failed / 5m")],
             threshold=5,
         ),
+        row("Reconciliation (events whose webhook never arrived)"),
+        timeseries(
+            "Recovered by reconciliation",
+            "Stripe events found in the Events API that no webhook had delivered, processed by "
+            "StripeReconciliationFunction (askproai_stripe_webhooks_recovered_total), per hour and type. "
+            "Anything above zero raised stripe_events_missed: Stripe's deliveries are failing.",
+            [
+                target(
+                    f"sum by (type) (increase({sel('askproai_stripe_webhooks_recovered_total')}[1h]))",
+                    "{{type}}",
+                )
+            ],
+            width=8,
+            draw="bars",
+        ),
+        timeseries(
+            "Reconciliation runs and Stripe requests",
+            "Reconciliation runs per hour by outcome (ok; busy: another run held the lease; partial: "
+            "some events failed and are retried by the next run) and the Events API requests they made.",
+            [
+                target(
+                    f"sum by (outcome) (increase({sel('askproai_stripe_reconciliation_runs_total')}[1h]))",
+                    "runs {{outcome}}",
+                ),
+                target(
+                    f"sum(increase({sel('askproai_stripe_reconciliation_api_calls_total')}[1h]))",
+                    "Events API requests",
+                ),
+            ],
+            width=8,
+        ),
+        stat(
+            "Reconciled up to",
+            "How far behind the reconciliation checkpoint was at its last run "
+            "(askproai_stripe_reconciliation_checkpoint_age_seconds): the settle time plus up to one "
+            "schedule interval is normal; more means runs fail or stopped.",
+            [target(f"max({sel('askproai_stripe_reconciliation_checkpoint_age_seconds')})", "", instant=True)],
+            unit="s",
+            width=8,
+            height=8,
+            steps=[("green", None), ("orange", 1800), ("red", 3600)],
+        ),
         row("Stripe API"),
         timeseries(
             "Stripe API calls and errors",

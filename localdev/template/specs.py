@@ -189,6 +189,18 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _with_parameter_defaults(template: Template, event: dict[str, Any]) -> dict[str, Any]:
+    """A schedule given as `!Ref SomeParameter` runs locally at that parameter's default."""
+    props = event.get("Properties") or {}
+    schedule = props.get("Schedule")
+    if not (isinstance(schedule, dict) and "Ref" in schedule):
+        return event
+    parameter = (template.get("Parameters") or {}).get(str(schedule["Ref"])) or {}
+    if "Default" not in parameter:
+        raise TemplateError(f"schedule {schedule!r} names no parameter with a default")
+    return {**event, "Properties": {**props, "Schedule": str(parameter["Default"])}}
+
+
 def functions(template: Template) -> list[FunctionSpec]:
     """Every AWS::Serverless::Function with Globals merged and its events parsed, in template order."""
     specs = []
@@ -196,7 +208,7 @@ def functions(template: Template) -> list[FunctionSpec]:
         props = _merged_properties(template, resource)
         events = []
         for name, event in (props.get("Events") or {}).items():
-            parsed = _parse_event(name, event)
+            parsed = _parse_event(name, _with_parameter_defaults(template, event))
             if parsed is not None:
                 events.append(parsed)
         layers = tuple(

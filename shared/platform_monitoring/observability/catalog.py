@@ -75,6 +75,17 @@ CATALOG: tuple[MetricSpec, ...] = (
     _counter("disputes_total", "Charge disputes opened"),
     _counter("refunds_total", "Charges refunded"),
     _counter("stripe_webhooks_total", "Stripe webhook events processed", "type", "status"),
+    _counter(
+        "stripe_webhooks_recovered_total",
+        "Stripe events whose delivery never arrived, processed from the Events API by reconciliation",
+        "type",
+    ),
+    _counter("stripe_reconciliation_runs_total", "Stripe reconciliation runs by outcome", "outcome"),
+    _counter("stripe_reconciliation_api_calls_total", "Stripe Events API requests made by reconciliation"),
+    _gauge(
+        "stripe_reconciliation_checkpoint_age_seconds",
+        "Seconds between now and the point up to which Stripe's events were reconciled, at the last run",
+    ),
     _histogram("stripe_webhook_duration_ms", "Stripe webhook processing time in milliseconds", "type"),
     # Security
     _counter("failed_logins_total", "Failed login attempts"),

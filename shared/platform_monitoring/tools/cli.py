@@ -11,6 +11,11 @@ stack's ApiUrl output), and exits non-zero when anything tested fails:
     monitoring-test --security --lookup 203.0.113.7
     monitoring-test --security --unblock 203.0.113.7
     monitoring-test --notifications payment_failure   # the alert's delivery history, every attempt
+    monitoring-test --stripe-reconcile --since 2h   # replay Stripe's events of the last two hours
+
+--stripe-reconcile runs StripeReconciliationFunction's reconciler here, from this shell's settings
+(STRIPE_SECRET_KEY, IDEMPOTENCY_TABLE, STRIPE_RECONCILIATION_TABLE and the alerting tables: the
+stack's resource names), printing its progress per event type.
 
 Against the local stack (no --url, or a loopback one), settings the environment does not set are
 read from ./.env, else ./.env.example, so the local stack's secrets work without exporting anything.
@@ -33,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from platform_monitoring.alerting.settings import AlertDispatcherSettings
+from platform_monitoring.alerting.settings import AlertDispatcherSettings, AlertingSettings
 from platform_monitoring.core import clients
 from platform_monitoring.core.config import env_reader
 from platform_monitoring.core.env_file import find_env_file, read_env_file
@@ -44,7 +49,10 @@ from platform_monitoring.observability.catalog import CATALOG
 from platform_monitoring.observability.metrics import recorder
 from platform_monitoring.observability.performance import PerformanceMonitor, mysql_connection
 from platform_monitoring.observability.store import RedisMetricBackend
+from platform_monitoring.webhooks.reconciliation import ReconciliationRun, parse_since
+from platform_monitoring.webhooks.settings import ReconciliationSettings
 from platform_monitoring.wiring.alerting import send_test_alert
+from platform_monitoring.wiring.reconciliation import build_reconciler
 
 DEFAULT_URL = "http://127.0.0.1:3000"
 SYMBOLS = {"ok": "PASS", "warning": "WARN", "failed": "FAIL", "skipped": "SKIP"}
@@ -523,6 +531,45 @@ COMPONENTS: dict[str, Callable[[argparse.Namespace], ComponentResult]] = {
 }
 
 
+def reconcile_stripe(since_text: str) -> ComponentResult:
+    """Replay Stripe's events of the last `since_text` through the exactly-once processor."""
+
+    result = ComponentResult("stripe-reconcile", True)
+    try:
+        seconds = parse_since(since_text)
+        settings = ReconciliationSettings.from_env()
+        reconciler = build_reconciler(settings, AlertingSettings.from_env(monitoring=settings.processor.monitoring))
+    except Exception as error:  # settings missing or wrong: say which, then stop
+        result.passed = False
+        result.lines.append(f"  FAIL {error}")
+        return result
+
+    def progress(run: ReconciliationRun, step: str) -> None:
+        done = f"{run.listed} listed, {run.recovered} recovered, {run.duplicates} already processed"
+        print(f"  ... {'finished' if step == 'done' else step}: {done}", flush=True)
+
+    run = reconciler.run(since=int(reconciler.clock()) - seconds, progress=progress)
+    recorder.flush()
+    if run.outcome == "busy":
+        result.passed = False
+        result.lines.append("  FAIL another reconciliation holds the lease; try again when it has finished")
+        return result
+    result.lines.append(
+        f"  {'PASS' if not run.errors else 'FAIL'} {run.listed} events listed in {run.api_calls} Stripe requests: "
+        f"{run.recovered} recovered (their webhook never arrived), {run.duplicates} already processed, "
+        f"{run.failed} failed"
+    )
+    for event_type, count in sorted(run.missed_types.items()):
+        result.lines.append(f"       recovered {event_type}: {count}")
+    if run.unrecoverable_gap:
+        result.lines.append(
+            f"  WARN {run.unrecoverable_gap['seconds']} s of the range are older than Stripe's 30 days of events"
+        )
+    result.lines.extend(f"  FAIL {error}" for error in run.errors)
+    result.passed = not run.errors
+    return result
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="monitoring-test",
@@ -549,9 +596,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     blocks.add_argument("--lookup", metavar="IP", help="with --security: show this address's block")
     parser.add_argument("--hours", type=float, help="with --block: how long (default: the blocking rules')")
     parser.add_argument("--reason", default="manual block (monitoring-test)", help="with --block: why")
+    parser.add_argument(
+        "--stripe-reconcile", action="store_true", help="process Stripe events whose webhook never arrived"
+    )
+    parser.add_argument("--since", default="2h", help="with --stripe-reconcile: how far back (90m, 2h, 3d)")
     parser.add_argument("--notifications", metavar="ALERT_ID", help="show this alert's delivery history")
     args = parser.parse_args(argv)
-    if not args.all and not args.notifications and not any(getattr(args, name) for name in COMPONENTS):
+    if (
+        not args.all
+        and not args.stripe_reconcile
+        and not args.notifications
+        and not any(getattr(args, name) for name in COMPONENTS)
+    ):
         parser.error("choose at least one of " + ", ".join(f"--{n}" for n in [*COMPONENTS, "all"]))
     args.local = is_local_url(args.url)
     if args.in_process and not args.local and not args.env_file and not os.environ.get("REDIS_URL"):
@@ -610,6 +666,8 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Callable[[], ComponentResult]] = [functools.partial(run_component, name, args) for name in chosen]
     if args.notifications:
         runs.append(functools.partial(show_notifications, args))
+    if args.stripe_reconcile:
+        runs.append(functools.partial(reconcile_stripe, args.since))
     for run in runs:
         result = run()
         results.append(result)

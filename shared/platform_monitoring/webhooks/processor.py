@@ -51,6 +51,11 @@ DISPUTE = "stripe_dispute"
 
 PROCESSED, IGNORED, DUPLICATE, FAILED = "processed", "ignored", "duplicate", "failed"
 
+# Where an event came from: Stripe's delivery (the queue), or the Events API when the delivery
+# never arrived (webhooks/reconciliation.py). A recovered event is also counted in
+# stripe_webhooks_recovered_total, so a missed delivery stays visible after it was made good.
+WEBHOOK, RECONCILIATION = "webhook", "reconciliation"
+
 
 STATUS_CODES = {PROCESSED: 200, IGNORED: 200, DUPLICATE: 200, FAILED: 500}
 _EVENT_TYPE = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_]+)+$")
@@ -251,7 +256,7 @@ class WebhookProcessor:
             self.config.register_lambda_context(context)
         return self.batch.process(event, context)
 
-    def process(self, body: str, message_id: str | None = None) -> str:
+    def process(self, body: str, message_id: str | None = None, *, source: str = WEBHOOK) -> str:
         """Process one message; returns its status. Raises (so the record is retried) on failure."""
         started = self._clock()
         event_type = "unparseable"
@@ -260,7 +265,7 @@ class WebhookProcessor:
                 event = parse_message(body)
                 event_id, event_type = event["id"], event["type"]
                 context.update(webhook_type=event_type, event_id=event_id)
-                status = self._process_event(event)
+                status = self._process_event(event, source)
             except AlreadyInProgress:
                 context["status_code"] = 409
                 webhooks_log.info(
@@ -276,7 +281,7 @@ class WebhookProcessor:
             context["outcome"] = status
             return status
 
-    def _process_event(self, event: dict[str, Any]) -> str:
+    def _process_event(self, event: dict[str, Any], source: str = WEBHOOK) -> str:
         from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
             IdempotencyAlreadyInProgressError,
         )
@@ -297,8 +302,10 @@ class WebhookProcessor:
         for name, value, labels in effects.counts:
             count_business(name, value, **labels)
         recorder.inc("stripe_webhooks_total", type=label, status=effects.status)
+        if source == RECONCILIATION:
+            recorder.inc("stripe_webhooks_recovered_total", type=label)
         recorder.observe("stripe_webhook_duration_ms", (self._clock() - started) * 1000, type=label)
-        details = {"event_id": event_id, "event_type": event_type, "livemode": event.get("livemode")}
+        details = {"event_id": event_id, "event_type": event_type, "livemode": event.get("livemode"), "source": source}
         if effects.status == IGNORED:
             stripe_log.info(f"Stripe event {event_type} acknowledged (no handler)", extra=details)
         else:

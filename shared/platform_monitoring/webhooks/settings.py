@@ -64,3 +64,40 @@ class WebhookProcessorSettings:
             idempotency_expiry_seconds=env.integer(IDEMPOTENCY_EXPIRY_SECONDS, IDEMPOTENCY_EXPIRY_DEFAULT, 3600),
             aws_timeout=env.number(WEBHOOK_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 25.0),
         )
+
+
+STRIPE_RECONCILIATION_TABLE = "STRIPE_RECONCILIATION_TABLE"
+STRIPE_RECONCILE_OVERLAP_SECONDS = "STRIPE_RECONCILE_OVERLAP_SECONDS"
+STRIPE_RECONCILE_SETTLE_SECONDS = "STRIPE_RECONCILE_SETTLE_SECONDS"
+STRIPE_RECONCILE_TYPES = "STRIPE_RECONCILE_TYPES"
+STRIPE_API_TIMEOUT_SECONDS = "STRIPE_API_TIMEOUT_SECONDS"
+
+
+@dataclass(frozen=True)
+class ReconciliationSettings:
+    """StripeReconciliationFunction (and `monitoring-test --stripe-reconcile`): the checkpoint table,
+    the window's overlap and settle time, the event types listed; the processor's own settings beside."""
+
+    processor: WebhookProcessorSettings
+    stripe: StripeSettings
+    checkpoint_table: str
+    overlap_seconds: int
+    settle_seconds: int
+    event_types: tuple[str, ...]
+    stripe_timeout: float
+
+    @classmethod
+    def from_env(cls, environ: EnvSource = None) -> ReconciliationSettings:
+        from platform_monitoring.webhooks.processor import HANDLERS  # noqa: PLC0415 - settings stay light
+
+        env = env_reader(environ)
+        types = tuple(t.strip() for t in (env.string(STRIPE_RECONCILE_TYPES) or "").split(",") if t.strip())
+        return cls(
+            processor=WebhookProcessorSettings.from_env(env),
+            stripe=StripeSettings.from_env(env),
+            checkpoint_table=env.required(STRIPE_RECONCILIATION_TABLE),
+            overlap_seconds=env.integer(STRIPE_RECONCILE_OVERLAP_SECONDS, 300, 0, 86_400),
+            settle_seconds=env.integer(STRIPE_RECONCILE_SETTLE_SECONDS, 120, 0, 3600),
+            event_types=types or tuple(HANDLERS),
+            stripe_timeout=env.number(STRIPE_API_TIMEOUT_SECONDS, 10.0, 1.0, 60.0),
+        )
