@@ -17,8 +17,9 @@ spec.loader.exec_module(check_config)
 
 @pytest.mark.parametrize("config_env", ["default", "staging", "prod"])
 def test_the_samconfig_environments_are_valid(config_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    functions = len(list((ROOT / "functions").glob("*/app.py")))  # every function of the bundle
     assert check_config.main(["--config-env", config_env]) == 0
-    assert "11 of 11 functions' settings are valid" in capsys.readouterr().out
+    assert f"{functions} of {functions} functions' settings are valid" in capsys.readouterr().out
 
 
 def test_two_bad_variables_are_both_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
