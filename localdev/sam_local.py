@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,7 @@ SAM_PROCESS_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_MAX_ATTEMPTS": "1",
 }
 
 Log = Callable[[str], None]
@@ -239,8 +241,20 @@ def allow_policy(answer: Any) -> str | None:
     return None if effects == ["Allow"] else f"policy effects {effects}, expected ['Allow']"
 
 
-def null_answer(answer: Any) -> str | None:
-    return None if answer is None or answer == {} else f"answer {json.dumps(answer)[:200]}, expected none"
+def delivered(event: Mapping[str, Any]) -> Check:
+    """AlertDispatcherFunction's answer: every SNS notification delivered to at least one target, none
+    failed (a failed target raises, so that Lambda retries it)."""
+
+    def check(answer: Any) -> str | None:
+        notifications = answer.get("notifications") if isinstance(answer, Mapping) else None
+        if not isinstance(notifications, list) or len(notifications) != len(event["Records"]):
+            return f"answer {json.dumps(answer)[:200]}, expected one notification per record"
+        statuses = [status for item in notifications for status in (item.get("results") or {}).values()]
+        if "sent" not in statuses or not set(statuses) <= {"sent", "skipped", "already_sent"}:
+            return f"delivery statuses {statuses}, expected sent (or skipped) only"
+        return None
+
+    return check
 
 
 def _fixed(check: Check) -> Callable[[Mapping[str, Any]], Check]:
@@ -259,7 +273,7 @@ EXPECTATIONS: dict[str, Callable[[Mapping[str, Any]], Check]] = {
     "ip_guard_request.json": _fixed(allow_policy),
     "scheduled_checks.json": _fixed(json_keys("health")),
     "security_events_sqs.json": batch_failures(lambda event: []),
-    "alert_dispatcher.json": _fixed(null_answer),
+    "alert_dispatcher.json": delivered,
     "webhook_processor_batch.json": batch_failures(_poison),
     # every Stripe sample, re-signed now (signed at a fixed time, they are past Stripe's tolerance)
     **{
@@ -297,6 +311,9 @@ def summary(answer: Any) -> str:
         return f"{answer['statusCode']} {_keys(body) if isinstance(body, Mapping) else 'text'}"
     if isinstance(answer, Mapping) and "batchItemFailures" in answer:
         return f"batchItemFailures: {len(answer['batchItemFailures'])}"
+    if isinstance(answer, Mapping) and isinstance(answer.get("notifications"), list):
+        results = [item.get("results") or {} for item in answer["notifications"]]
+        return "notifications: " + "; ".join(", ".join(f"{t} {s}" for t, s in r.items()) for r in results)
     if isinstance(answer, Mapping) and "policyDocument" in answer:
         return "policy " + ",".join(s.get("Effect", "?") for s in answer["policyDocument"].get("Statement", []))
     return _keys(answer) if answer is not None else "null"
@@ -441,6 +458,7 @@ class SamRunner:
         return [*flags, "--skip-pull-image"] if self.skip_pull else flags
 
     def invoke(self, function: str, event_file: Path, log_file: Path) -> tuple[str, float]:
+        """SAM's stdout (also kept beside its stderr, in log_file with .out) and the seconds it took."""
         command = [self.sam, "local", "invoke", function, "--event", str(event_file), *self.common()]
         started = time.monotonic()
         with log_file.open("w", encoding="utf-8") as stderr:
@@ -458,6 +476,7 @@ class SamRunner:
                 stdout = result.stdout
             except subprocess.TimeoutExpired as error:
                 stdout = error.stdout.decode() if isinstance(error.stdout, bytes) else str(error.stdout or "")
+        log_file.with_suffix(".out").write_text(stdout, encoding="utf-8")
         return stdout, time.monotonic() - started
 
 
@@ -476,27 +495,45 @@ def prepared_event(case: Case, environments: Mapping[str, Mapping[str, str]], sc
     return path, event
 
 
-def run_invokes(
-    runner: SamRunner, found: Sequence[Case], environments: Mapping[str, Mapping[str, str]], log: Log
-) -> list[Outcome]:
+# Events whose expectation needs a state the others change: the alerts API's samples expect no
+# active payment_failure alert (404), which the webhook batch and the scheduled checks may raise.
+FIRST = ("alerts_",)
+
+
+def phases(found: Sequence[Case]) -> list[list[Case]]:
+    """The cases in the order their expectations need: FIRST's, then the rest (each phase may run in parallel)."""
+    first = [case for case in found if case.event.name.startswith(FIRST)]
+    rest = [case for case in found if not case.event.name.startswith(FIRST)]
+    return [phase for phase in (first, rest) if phase]
+
+
+def run_case(runner: SamRunner, case: Case, environments: Mapping[str, Mapping[str, str]]) -> Outcome:
+    name = case.event.name
+    if case.function is None:
+        return Outcome("-", f"events/{name}", Verdict(False, "no function of template.yaml receives it"), 0.0)
     scratch = runner.root / STATE_DIR / "events"
-    logs = runner.root / STATE_DIR / "logs"
-    scratch.mkdir(parents=True, exist_ok=True)
-    logs.mkdir(parents=True, exist_ok=True)
-    outcomes = []
-    for case in found:
-        name = case.event.name
-        if case.function is None:
-            outcome = Outcome("-", f"events/{name}", Verdict(False, "no function of template.yaml receives it"), 0.0)
-        else:
-            event_file, event = prepared_event(case, environments, scratch)
-            stdout, seconds = runner.invoke(case.function, event_file, logs / f"{case.event.stem}.log")
-            verdict = judge(name, event, stdout)
-            if not verdict.ok:
-                verdict.answer += f" (log: {STATE_DIR / 'logs' / (case.event.stem + '.log')})"
-            outcome = Outcome(case.function, f"events/{name}", verdict, seconds)
-        outcomes.append(outcome)
-        log(outcome.line())
+    event_file, event = prepared_event(case, environments, scratch)
+    log_name = STATE_DIR / "logs" / f"{case.event.stem}.log"
+    stdout, seconds = runner.invoke(case.function, event_file, runner.root / log_name)
+    verdict = judge(name, event, stdout)
+    if not verdict.ok:
+        verdict.answer += f" (log: {log_name})"
+    return Outcome(case.function, f"events/{name}", verdict, seconds)
+
+
+def run_invokes(
+    runner: SamRunner, found: Sequence[Case], environments: Mapping[str, Mapping[str, str]], log: Log, jobs: int = 1
+) -> list[Outcome]:
+    """`sam local invoke` for every case, `jobs` at a time (concurrent invokes of one image share
+    SAM's image build); lines in the cases' order."""
+    for folder in ("events", "logs"):
+        (runner.root / STATE_DIR / folder).mkdir(parents=True, exist_ok=True)
+    outcomes: list[Outcome] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for phase in phases(found):
+            for outcome in pool.map(lambda case: run_case(runner, case, environments), phase):
+                outcomes.append(outcome)
+                log(outcome.line())
     return outcomes
 
 
@@ -522,26 +559,32 @@ class ApiRequest:
 def api_requests(template: Template, secrets: Mapping[str, str]) -> list[ApiRequest]:
     """One request per route of the template: what SAM answers for it."""
     alerts = (("X-Alerts-Secret", secrets.get("ALERTS_API_SECRET", "")),)
-    blocked_ip = "/api/security/blocks/203.0.113.9"
+    blocks = "/api/security/blocks/203.0.113.9"
     requests: list[ApiRequest] = []
     for route in routes_from_template(template):
         path = re.sub(r"\{[^}]+\}", "payment_failure", route.path)
         method = "GET" if route.method == "ANY" else route.method
         if route.authorizer:
             requests.append(ApiRequest(method, path, 401, lambda body: _equal(body, SAM_UNAUTHORIZED)))
-    # The blocks API has no authorizer: SAM runs SecurityApiFunction for it.
-    blocks = [route for route in routes_from_template(template) if not route.authorizer]
-    if blocks:
-        block = json.dumps({"seconds": 600, "reason": "sam local start-api"})
+    # The blocks API has no authorizer: SAM runs SecurityApiFunction for it, end to end.
+    if any(not route.authorizer for route in routes_from_template(template)):
+        block = json.dumps({"hours": 1, "reason": "sam local start-api", "by": "make sam-local"})
         as_json = (*alerts, ("Content-Type", "application/json"))
         requests += [
-            ApiRequest("GET", blocked_ip, 200, json_keys(blocked=False), alerts),
-            ApiRequest("PUT", blocked_ip, 200, json_keys(blocked=True), as_json, block),
-            ApiRequest("GET", blocked_ip, 200, json_keys(blocked=True), alerts),
-            ApiRequest("DELETE", blocked_ip, 200, json_keys(blocked=False), alerts),
-            ApiRequest("GET", blocked_ip, 401, json_keys("error")),
+            ApiRequest("GET", blocks, 404, json_keys("error"), alerts),  # never blocked
+            ApiRequest("PUT", blocks, 200, block_state(blocked=True), as_json, block),
+            ApiRequest("GET", blocks, 200, block_state(blocked=True), alerts),
+            ApiRequest("DELETE", blocks, 200, block_state(blocked=False), alerts),
+            ApiRequest("GET", blocks, 401, json_keys("error")),  # no secret
         ]
     return requests
+
+
+def block_state(*, blocked: bool) -> Check:
+    def check(body: Any) -> str | None:
+        return json_keys("block")(body) or json_keys(blocked=blocked)(body["block"])
+
+    return check
 
 
 def _equal(body: Any, expected: Any) -> str | None:
@@ -631,9 +674,13 @@ def _interrupt(process: subprocess.Popen[Any]) -> None:
 # ---------------------------------------------------------------------------
 
 
-def sam_environment(engine: Engine, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def sam_environment(engine: Engine, moto_url: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """SAM's own environment: this shell's, without its AWS settings, with dummy keys and the local
+    moto server as AWS (SAM asks STS for the account id before every invoke; real AWS is not there,
+    and its retries cost seconds), and the engine's DOCKER_HOST."""
     env = {key: value for key, value in (os.environ if base is None else base).items() if not key.startswith("AWS_")}
     env.update(SAM_PROCESS_ENV)
+    env["AWS_ENDPOINT_URL"] = moto_url
     env.update(engine.environment())
     return env
 
@@ -647,7 +694,7 @@ def report(outcomes: Sequence[Outcome], timings: Mapping[str, float], log: Log) 
     return 1 if failed or not outcomes else 0
 
 
-def run(root: Path, only: Iterable[str] | None, with_api: bool, log: Log) -> int:
+def run(root: Path, only: Iterable[str] | None, with_api: bool, log: Log, jobs: int = 2) -> int:
     started = time.monotonic()
     template = load_template(root / "template.yaml")
     wanted = set(only or [])
@@ -679,9 +726,11 @@ def run(root: Path, only: Iterable[str] | None, with_api: bool, log: Log) -> int
         log(f"local stack: moto {local.moto_url}, localstripe {local.stripe_url}")
         environments = {spec.logical_id: local.environment(spec.logical_id) for spec in functions(template)}
         template_file, env_file = write_sam_files(root, environments)
-        runner = SamRunner(root, template_file, env_file, env=sam_environment(engine), skip_pull=skip_pull, log=log)
+        runner = SamRunner(
+            root, template_file, env_file, env=sam_environment(engine, local.moto_url), skip_pull=skip_pull, log=log
+        )
         invokes_started = time.monotonic()
-        outcomes = run_invokes(runner, found, environments, log)
+        outcomes = run_invokes(runner, found, environments, log, jobs)
         timings["invokes"] = time.monotonic() - invokes_started
         if with_api:
             api_started = time.monotonic()
@@ -711,6 +760,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", choices=("test", "env"), default="test")
     parser.add_argument("--event", action="append", help="only this events/ file name (repeatable)")
     parser.add_argument("--no-api", action="store_true", help="skip sam local start-api")
+    parser.add_argument("--jobs", type=int, default=2, help="invokes at a time (default 2)")
     args = parser.parse_args(argv)
     root = PROJECT_ROOT
 
@@ -721,7 +771,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, stop)
     if args.command == "env":
         return write_env(root, _log)
-    return run(root, args.event, not args.no_api, _log)
+    return run(root, args.event, not args.no_api, _log, args.jobs)
 
 
 if __name__ == "__main__":

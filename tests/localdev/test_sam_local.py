@@ -266,3 +266,15 @@ def test_the_base_image_gets_the_runtime_pins_and_a_bootstrap(tmp_path: Path) ->
     assert command[-2:] == ["bookworm", str(tmp_path / "r.tar")]
     assert "${_HANDLER" in sam_engine.BOOTSTRAP
     assert "/var/task:/opt/python" in sam_engine.BOOTSTRAP
+
+
+def test_the_alerts_samples_run_before_what_may_raise_an_alert() -> None:
+    found = sam_local.cases(TEMPLATE, EVENTS)
+    first, rest = sam_local.phases(found)
+    assert {case.event.name for case in first} == {
+        "alerts_ack.json",
+        "alerts_list.json",
+        "alerts_resolve.json",
+        "alerts_silence.json",
+    }
+    assert "webhook_processor_batch.json" in {case.event.name for case in rest}
