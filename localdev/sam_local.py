@@ -658,10 +658,11 @@ def _listening(port: int) -> bool:
 
 
 def _interrupt(process: subprocess.Popen[Any]) -> None:
-    """Ctrl-C, as a user stops start-api (SAM then removes its warm containers); kill after 30 s."""
+    """SIGTERM, which start-api handles as a shutdown (it removes its warm containers; SIGINT may be
+    ignored in a background job); SIGKILL after 30 s."""
     if process.poll() is not None:
         return
-    os.killpg(process.pid, signal.SIGINT)
+    os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(30)
     except subprocess.TimeoutExpired:
