@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import io
 import json
 import os
 import re
@@ -34,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -436,7 +437,7 @@ class Outcome:
 
     def line(self) -> str:
         mark = "ok  " if self.verdict.ok else "FAIL"
-        return f"{mark} {self.function:34} {self.event:44} {self.verdict.answer[:90]:90} {self.seconds:6.1f}s"
+        return f"{mark} {self.function:32} {self.event:52} {self.verdict.answer[:70]:70} {self.seconds:5.1f}s"
 
 
 class SamRunner:
@@ -686,6 +687,14 @@ def sam_environment(engine: Engine, moto_url: str, base: Mapping[str, str] | Non
     return env
 
 
+def _warnings_only(log: Log) -> Log:
+    def stack_log(line: str) -> None:
+        if line.startswith("warning"):
+            log(f"local stack: {line}")
+
+    return stack_log
+
+
 def report(outcomes: Sequence[Outcome], timings: Mapping[str, float], log: Log) -> int:
     passed = sum(outcome.verdict.ok for outcome in outcomes)
     failed = len(outcomes) - passed
@@ -720,8 +729,9 @@ def run(root: Path, only: Iterable[str] | None, with_api: bool, log: Log, jobs: 
                 log(f"image: {BASE_IMAGE} is not on this engine; SAM will pull it")
                 skip_pull = False
         stack.enter_context(services(root, log))
+        # No pollers or schedules: SAM is the only one to invoke anything; the stack's own warnings only.
         local = LocalStack.on_free_ports(
-            template_path=root / "template.yaml", event_sources=False, schedules=False, log=lambda line: None
+            template_path=root / "template.yaml", event_sources=False, schedules=False, log=_warnings_only(log)
         )
         stack.enter_context(local)
         log(f"local stack: moto {local.moto_url}, localstripe {local.stripe_url}")
@@ -748,7 +758,10 @@ def write_env(root: Path, log: Log) -> int:
 
     template = load_template(root / "template.yaml")
     path = root / "template.yaml"
-    environments = {spec.logical_id: environment_for(spec.logical_id, path) for spec in functions(template)}
+    with redirect_stderr(io.StringIO()) as warnings:  # environment_for warns once per function
+        environments = {spec.logical_id: environment_for(spec.logical_id, path) for spec in functions(template)}
+    for line in dict.fromkeys(warnings.getvalue().splitlines()):
+        sys.stderr.write(line + "\n")
     template_file, env_file = write_sam_files(root, environments)
     log(f"wrote {env_file.relative_to(root)} and {template_file.relative_to(root)}; use them as")
     log(f"  sam local invoke -t {template_file.relative_to(root)} --env-vars {env_file.relative_to(root)} "
