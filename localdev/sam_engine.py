@@ -327,6 +327,7 @@ def mmdebstrap_command(
         "--mode=root",
         "--format=tar",
         f"--include={','.join(ROOTFS_PACKAGES)}",
+        "--dpkgopt=force-unsafe-io",
         "--dpkgopt=path-exclude=/usr/share/man/*",
         "--dpkgopt=path-exclude=/usr/share/doc/*",
         "--dpkgopt=path-exclude=/usr/share/locale/*",
@@ -367,6 +368,7 @@ def ensure_base_image(api: EngineApi, root: Path, log: Log, python: str = sys.ex
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise EngineError(f"mmdebstrap failed:\n{result.stderr[-3000:]}")
+        log(f"image: rootfs ({tarball.stat().st_size // 2**20} MiB) in {time.monotonic() - started:.1f}s; importing")
         api.import_image(tarball, BASE_IMAGE, IMAGE_CHANGES)
     seconds = time.monotonic() - started
     log(f"image: built {BASE_IMAGE} in {seconds:.1f}s")

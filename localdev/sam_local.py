@@ -704,7 +704,7 @@ def report(outcomes: Sequence[Outcome], timings: Mapping[str, float], log: Log) 
     return 1 if failed or not outcomes else 0
 
 
-def run(root: Path, only: Iterable[str] | None, with_api: bool, log: Log, jobs: int = 2) -> int:
+def run(root: Path, only: Iterable[str] | None, with_api: bool, log: Log, jobs: int = 4) -> int:
     started = time.monotonic()
     template = load_template(root / "template.yaml")
     wanted = set(only or [])
@@ -774,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", choices=("test", "env"), default="test")
     parser.add_argument("--event", action="append", help="only this events/ file name (repeatable)")
     parser.add_argument("--no-api", action="store_true", help="skip sam local start-api")
-    parser.add_argument("--jobs", type=int, default=2, help="invokes at a time (default 2)")
+    parser.add_argument("--jobs", type=int, default=4, help="invokes at a time (default 4)")
     args = parser.parse_args(argv)
     root = PROJECT_ROOT
 
