@@ -15,7 +15,7 @@ WEBHOOK ?= events/stripe_webhook_payment_intent_succeeded.json
 
 help:
 	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
-	@echo "make test     lint, types, unit, integration and built-artifact tests"
+	@echo "make test     lint, types, unit, integration and built-artifact tests, then make sam-local"
 	@echo "make fuzz     schemathesis against the local stack with docs/openapi.yaml, $(FUZZ_EXAMPLES) cases per operation"
 	@echo "make invoke   FUNCTION=<LogicalId> EVENT=events/<file>.json against the local stack (no Docker)"
 	@echo "make sam-local  the real sam local invoke (every events/ file) and start-api (every route), in containers"
