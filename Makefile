@@ -11,14 +11,16 @@ FUNCTION ?= HealthFunction
 EVENT ?= events/health.json
 WEBHOOK ?= events/stripe_webhook_payment_intent_succeeded.json
 
-.PHONY: help install services prometheus lint types unit component e2e integration artifact test fuzz local invoke webhook migrate check-config bench bench-load build validate lock clean
+.PHONY: help install services prometheus lint types unit component e2e integration artifact test fuzz local invoke webhook migrate check-config bench bench-load build validate lock sam-local sam-env clean
 
 help:
 	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
-	@echo "make test     lint, types, unit, component, end-to-end, packaging and built-artifact tests"
+	@echo "make test     lint, types, unit, component, end-to-end, packaging and built-artifact tests, then make sam-local"
 	@echo "make unit | component | e2e | integration (component + e2e) | artifact: one part alone"
 	@echo "make fuzz     schemathesis against the local stack with docs/openapi.yaml, $(FUZZ_EXAMPLES) cases per operation"
-	@echo "make invoke   FUNCTION=<LogicalId> EVENT=events/<file>.json against the local stack"
+	@echo "make invoke   FUNCTION=<LogicalId> EVENT=events/<file>.json against the local stack (no Docker)"
+	@echo "make sam-local  the real sam local invoke (every events/ file) and start-api (every route), in containers"
+	@echo "make sam-env  write .local/sam/env.json (+ template.json) for your own sam local invoke/start-api"
 	@echo "make webhook  WEBHOOK=events/stripe_webhook_<type>.json: sign it now, invoke StripeWebhookFunction"
 	@echo "make migrate  apply the MySQL migrations (security_logs) to DB_* (.env)"
 	@echo "make bench    concurrency, cold-start, round-trip and load figures"
@@ -99,6 +101,21 @@ artifact: build
 test: install services prometheus lint types build
 	@echo "==> test: pytest tests (unit, localdev, assets, packaging, integration against the real servers, artifact)"
 	$(VENV)/bin/pytest tests
+	@echo "==> test: make sam-local (the real SAM CLI: every events/ file and every route)"
+	$(PY) -m localdev.sam_local
+
+# The real `sam local invoke` for every events/ file and `sam local start-api` for every route, in
+# Lambda containers, against moto, localstripe, Redis and MySQL. Installs Debian's docker.io and
+# builds the base image when the machine has no engine (README, "sam local"). SAM_LOCAL_ARGS:
+# e.g. "--event health.json --no-api".
+SAM_LOCAL_ARGS ?=
+sam-local: build services
+	$(PY) -m localdev.sam_local $(SAM_LOCAL_ARGS)
+
+# The env-vars file (and the template that declares its variables) for your own `sam local`:
+# from the running `make local` stack, else from .env and this shell.
+sam-env: build
+	$(PY) -m localdev.sam_local env
 
 # The API contract test (`make test` runs it with 25 cases per operation and a fixed seed) with many
 # more cases, a new seed each run (CONTRACT_SEED=<n> repeats one) and no per-test time limit.
