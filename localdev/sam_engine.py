@@ -345,10 +345,13 @@ def mmdebstrap_command(
 
 
 def runtime_requirements(root: Path) -> list[str]:
-    """The pins of requirements-runtime.txt (what the Lambda base image provides) and the extras."""
+    """The pins of requirements-runtime.txt (what the Lambda base image provides) and the extras.
+
+    The file is uv's hashed lock: a pin is a `name==version \\` line; its `--hash=` and `# via`
+    lines around it are left out (the image's pip installs the same versions by name)."""
     lines = (root / "requirements-runtime.txt").read_text(encoding="utf-8").splitlines()
-    pins = [line.split("#", 1)[0].strip() for line in lines]
-    return [pin for pin in pins if pin] + list(RUNTIME_EXTRAS)
+    pins = [line.split("#", 1)[0].strip().rstrip("\\").strip() for line in lines]
+    return [pin for pin in pins if pin and not pin.startswith("-")] + list(RUNTIME_EXTRAS)
 
 
 def ensure_base_image(api: EngineApi, root: Path, log: Log, python: str = sys.executable) -> float:

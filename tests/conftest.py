@@ -4,12 +4,15 @@ self-containment check: reading anything beside the repository fails it (tests/s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pymysql
 import pytest
+from platform_monitoring.core.settings import LOG_CHANNELS
+from platform_monitoring.observability.logging import channels
 
 from tests.support.local_stack import AwsEmulator, aws_emulator, localstripe
 from tests.support.outside_reads import OutsideReads
@@ -64,3 +67,15 @@ def sqs_client(aws: AwsEmulator) -> Any:
 def localstripe_url() -> Iterator[str]:
     with localstripe() as stripe:
         yield stripe.url
+
+
+# The log channels' levels as the library sets them; each test starts from these.
+CHANNEL_LEVELS = {name: logging.getLevelName(channels[name].log_level) for name in LOG_CHANNELS}
+
+
+@pytest.fixture(autouse=True)
+def channel_levels_restored() -> Iterator[None]:
+    """A test or a fixture (tests/support/event_costs.py quietens every channel) may change the
+    channels' levels; the next test finds them as the library set them."""
+    channels.set_levels(CHANNEL_LEVELS)
+    yield

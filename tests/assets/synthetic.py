@@ -54,6 +54,8 @@ PER_METRIC_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("askproai_http_requests_errors", "status"): ("500", "503"),
     ("askproai_stripe_webhooks", "type"): STRIPE_EVENT_TYPES,
     ("askproai_stripe_webhooks", "status"): ("processed", "failed"),
+    ("askproai_stripe_webhooks_recovered", "type"): STRIPE_EVENT_TYPES,
+    ("askproai_stripe_reconciliation_runs", "outcome"): ("ok", "partial", "busy"),
     ("askproai_stripe_webhook_duration_ms", "type"): STRIPE_EVENT_TYPES,
     ("askproai_security_events", "type"): (
         "failed_login",
