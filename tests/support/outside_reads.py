@@ -2,7 +2,7 @@
 
 `OutsideReads.install(root)` adds an audit hook (sys.addaudithook) that records every `open`,
 `os.listdir` and `os.scandir` of a path under the repository's parent directory but not inside
-the repository (`../shared/...`, a sibling checkout, a symlink in the tree that leads there),
+the repository (a folder beside the clone, a sibling checkout, a symlink in the tree that leads there),
 and, registered as a pytest plugin, fails the session at its end listing each such path.
 Paths are resolved (symlinks followed) against the working directory of the moment.
 
