@@ -71,3 +71,21 @@ def topic_notifications(aws: Any) -> list[Notification]:
     topics = aws.sent_messages()["sns"]["Topic"]
     [alerts] = [topic for topic in topics if topic["arn"].endswith(":AlertsTopic")]
     return [Notification.from_json(sent[1]) for sent in alerts["sent_notifications"]]
+
+
+# AlertsApiFunction's environment for unit tests on fakes (cold_start("alerts_api", ALERTS_API_ENV)):
+# the table names are the template's logical ids; nothing is called through them.
+ALERTS_API_SECRET = "unit-alerts-secret"
+ALERTS_API_ENV: dict[str, str | None] = {
+    "ALERTS_API_SECRET": ALERTS_API_SECRET,
+    "ALERTS_TABLE": "AlertsTable",
+    "ALERT_WINDOWS_TABLE": "AlertWindowsTable",
+    "ALERT_SILENCES_TABLE": "AlertSilencesTable",
+    "ALERT_DELIVERY_HISTORY_TABLE": "AlertDeliveryHistoryTable",
+    "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:AlertsTopic",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "SENTRY_LARAVEL_DSN": None,
+    "SENTRY_DSN": None,
+}

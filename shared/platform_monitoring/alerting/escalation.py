@@ -26,9 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from platform_monitoring.alerting.notification import Notification
 from platform_monitoring.alerting.rules import AlertRule, Escalation, describe_seconds
-from platform_monitoring.alerting.store import ACKNOWLEDGED, FIRING, AlertRecord, iso
+from platform_monitoring.alerting.store import ACKNOWLEDGED, FIRING, AlertRecord
 from platform_monitoring.observability.logging import monitoring_log
 
 if TYPE_CHECKING:
@@ -245,29 +244,20 @@ class Escalator:
         return page
 
     def _publish(self, rule: AlertRule, record: AlertRecord, page: Page, summary: str, now: int) -> bool:
-        notification = Notification(
+        notification = self.alerting.firing_notification(
+            rule,
             notification_id=page.notification_id,
-            kind="firing",
             alert_id=record.id,
-            alert_type=rule.type,
-            title=rule.title,
-            severity=rule.severity,
-            summary=summary,
-            description=rule.description,
             labels=record.labels,
+            summary=summary,
             count=record.window_count,
             total=record.count,
-            threshold=rule.threshold_text(),
-            window=rule.window_text(),
             suppressed=record.suppressed,
-            first_seen=iso(record.first_seen),
-            last_seen=iso(record.last_seen),
+            first_seen=record.first_seen,
+            last_seen=record.last_seen,
             context=record.context,
-            # An alert about a channel (alert_channel_failure) is not sent through that channel.
-            channels=tuple(channel for channel in page.channels if channel != record.labels.get("channel")),
-            runbook_url=self.alerting.runbook_url(rule.type),
-            stage=self.alerting.stage,
-            created_at=iso(now),
+            channels=page.channels,
+            now=now,
             escalation=page.level,
         )
         try:

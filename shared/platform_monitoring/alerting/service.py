@@ -338,28 +338,20 @@ class AlertingService:
             )
             return AlertDecision("silenced", rule.type, new.id, count, rule.threshold, suppressed=suppressed)
         self._remember_throttle(new.id, new.notify_until, count)
-        notification = Notification(
+        notification = self.firing_notification(
+            rule,
             notification_id=new.notification_id,
-            kind="firing",
             alert_id=new.id,
-            alert_type=rule.type,
-            title=rule.title,
-            severity=rule.severity,
-            summary=new.summary,
-            description=rule.description,
             labels=new.labels,
+            summary=new.summary,
             count=count,
             total=claim.total,
-            threshold=rule.threshold_text(),
-            window=rule.window_text(),
             suppressed=suppressed,
-            first_seen=iso(claim.first_seen),
-            last_seen=iso(new.now),
+            first_seen=claim.first_seen,
+            last_seen=new.now,
             context=new.context,
-            channels=self._channels(rule.channels, new.labels),
-            runbook_url=self.runbook_url(rule.type),
-            stage=self.stage,
-            created_at=iso(new.now),
+            channels=rule.channels,
+            now=new.now,
         )
         try:
             self.publisher.publish(notification)
@@ -377,6 +369,50 @@ class AlertingService:
         )
         return AlertDecision(
             "notified", rule.type, new.id, count, rule.threshold, new.notification_id, suppressed=suppressed
+        )
+
+    def firing_notification(
+        self,
+        rule: AlertRule,
+        *,
+        notification_id: str,
+        alert_id: str,
+        labels: Mapping[str, str],
+        summary: str,
+        count: int,
+        total: int,
+        suppressed: int,
+        first_seen: int,
+        last_seen: int,
+        context: Mapping[str, Any],
+        channels: tuple[str, ...],
+        now: int,
+        escalation: int = 0,
+    ) -> Notification:
+        """A firing notification of `rule`: its first page (alert()) or a later one (escalation)."""
+        return Notification(
+            notification_id=notification_id,
+            kind="firing",
+            alert_id=alert_id,
+            alert_type=rule.type,
+            title=rule.title,
+            severity=rule.severity,
+            summary=summary,
+            description=rule.description,
+            labels=dict(labels),
+            count=count,
+            total=total,
+            threshold=rule.threshold_text(),
+            window=rule.window_text(),
+            suppressed=suppressed,
+            first_seen=iso(first_seen),
+            last_seen=iso(last_seen),
+            context=dict(context),
+            channels=self._channels(channels, labels),
+            runbook_url=self.runbook_url(rule.type),
+            stage=self.stage,
+            created_at=iso(now),
+            escalation=escalation,
         )
 
     @staticmethod

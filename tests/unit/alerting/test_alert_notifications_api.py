@@ -9,25 +9,12 @@ from typing import Any
 import pytest
 from platform_monitoring.alerting.delivery.history import DeliveryAttempt
 
-from tests.support.alerting import Clock, service
+from tests.support.alerting import ALERTS_API_ENV, ALERTS_API_SECRET, Clock, service
 from tests.support.fakes import InMemoryDeliveryHistory, RecordingPublisher
 from tests.support.functions import cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext
 
-SECRET = "unit-alerts-secret"
-ENV: dict[str, str | None] = {
-    "ALERTS_API_SECRET": SECRET,
-    "ALERTS_TABLE": "AlertsTable",
-    "ALERT_WINDOWS_TABLE": "AlertWindowsTable",
-    "ALERT_SILENCES_TABLE": "AlertSilencesTable",
-    "ALERT_DELIVERY_HISTORY_TABLE": "AlertDeliveryHistoryTable",
-    "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:AlertsTopic",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "SENTRY_LARAVEL_DSN": None,
-    "SENTRY_DSN": None,
-}
+SECRET, ENV = ALERTS_API_SECRET, ALERTS_API_ENV
 
 
 @pytest.fixture(scope="module")

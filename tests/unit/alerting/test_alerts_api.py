@@ -8,25 +8,13 @@ from typing import Any
 import pytest
 from platform_monitoring.alerting.service import AlertingService
 
-from tests.support.alerting import published, service
+from tests.support.alerting import ALERTS_API_ENV, ALERTS_API_SECRET, published, service
 from tests.support.clock import Clock
 from tests.support.fakes import RecordingPublisher
 from tests.support.functions import cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext
 
-SECRET = "unit-alerts-secret"
-ENV: dict[str, str | None] = {
-    "ALERTS_API_SECRET": SECRET,
-    "ALERTS_TABLE": "AlertsTable",
-    "ALERT_WINDOWS_TABLE": "AlertWindowsTable",
-    "ALERT_SILENCES_TABLE": "AlertSilencesTable",
-    "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:AlertsTopic",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "SENTRY_LARAVEL_DSN": None,
-    "SENTRY_DSN": None,
-}
+SECRET, ENV = ALERTS_API_SECRET, ALERTS_API_ENV
 
 
 @pytest.fixture(scope="module")
