@@ -135,6 +135,23 @@ def test_the_sam_template_declares_what_the_template_does_not(tmp_path: Path) ->
     assert built["Resources"]["HealthFunction"]["Properties"]["CodeUri"] == "HealthFunction"  # a copy
 
 
+def test_the_sam_template_gives_a_cold_container_time_to_import(tmp_path: Path) -> None:
+    built = {
+        "Globals": {"Function": {"Timeout": 10}},
+        "Resources": {
+            "IpGuardFunction": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "a", "Timeout": 3}},
+            "HealthFunction": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "b"}},
+            "ReportsFunction": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "c", "Timeout": 300}},
+        },
+    }
+    resources = sam_local.sam_template(built, tmp_path, {})["Resources"]
+    timeouts = {name: resource["Properties"]["Timeout"] for name, resource in resources.items()}
+    # SAM's emulator counts init inside the timeout; Lambda does not. A longer timeout stays as it is.
+    minimum = sam_local.LOCAL_MIN_TIMEOUT
+    assert timeouts == {"IpGuardFunction": minimum, "HealthFunction": minimum, "ReportsFunction": 300}
+    assert built["Resources"]["IpGuardFunction"]["Properties"]["Timeout"] == 3  # a copy
+
+
 def test_the_env_vars_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "sam" / "env.json"
     sam_local.write_private(path, {"HealthFunction": {"HEALTH_CHECK_SECRET": "s"}})
