@@ -1,4 +1,4 @@
-"""Write grafana/dashboards/*.json: the guide's four dashboards ("Grafana Dashboards").
+"""Write grafana/dashboards/*.json: the guide's four dashboards ("Grafana Dashboards") and the SLOs'.
 
 The JSON files are generated so that every panel follows the same conventions (datasource
 variable, `job` filter, units, layout) and so a reviewer reads queries here, not in 3,000 lines
@@ -23,9 +23,11 @@ Conventions:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboards"
@@ -1055,11 +1057,91 @@ def security() -> dict[str, Any]:
     )
 
 
+# --------------------------------------------------------------------------------------------
+# SLOs: one row per SLO of prometheus/slos.yaml, over the series its generated recording rules
+# write (prometheus/rules/slos.yml): the error budget left and the burn rates the alerts read.
+# --------------------------------------------------------------------------------------------
+def _slo_generator() -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "scripts" / "generate_slo_rules.py"
+    spec = importlib.util.spec_from_file_location("generate_slo_rules", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # dataclasses resolve their module while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
+def slos() -> dict[str, Any]:
+    generator = _slo_generator()
+    config = generator.load()
+    ratio = generator.ERROR_RATIO
+    burn_windows = [w for w in config.windows if w != generator.BASE_WINDOW] + [config.period]
+    panels: list[Panel] = []
+    for slo in config.slos:
+        matchers = f'slo="{slo.name}"'
+        budget = f"{slo.error_budget:g}"
+        objective = f"{slo.objective * 100:g}%"
+        panels += [
+            row(f"{slo.title}: {objective} over {config.period}"),
+            stat(
+                "Error budget left",
+                f"{slo.description} Share of the {config.period} error budget ({budget} of all events) not yet "
+                "spent: 100% untouched, 0% spent, below 0 overspent (the mean of the 5-minute error ratio "
+                f"over {config.period}, as slo:error_budget_remaining:ratio records it).",
+                [target(sel(generator.BUDGET_REMAINING, matchers), "{{job}}", instant=True)],
+                unit="percentunit",
+                width=4,
+                height=8,
+                steps=[("red", None), ("orange", 0), ("green", 0.25)],
+                decimals=1,
+            ),
+            stat(
+                f"SLI over {config.period}",
+                f"Share of good events over {config.period}; the objective is {objective}.",
+                [target(f"1 - {sel(ratio + config.period, matchers)}", "{{job}}", instant=True)],
+                unit="percentunit",
+                width=4,
+                height=8,
+                steps=[("red", None), ("green", slo.objective)],
+                decimals=3,
+            ),
+            timeseries(
+                "Burn rate",
+                "Error ratio divided by the error budget, per window: 1x spends the budget in exactly "
+                f"{config.period}. Pages when 1h and 5m exceed 14.4x or 6h and 30m exceed 6x; opens a ticket "
+                "when 1d and 2h exceed 3x or 3d and 6h exceed 1x (docs/slos.md).",
+                [target(f"{sel(ratio + window, matchers)} / {budget}", window) for window in burn_windows],
+                width=8,
+                height=8,
+                threshold=1,
+            ),
+            timeseries(
+                "Error budget left over time",
+                f"slo:error_budget_remaining:ratio over the dashboard's range: how fast the {config.period} "
+                "budget is being spent.",
+                [target(sel(generator.BUDGET_REMAINING, matchers), "{{job}}")],
+                unit="percentunit",
+                width=8,
+                height=8,
+                minimum=None,
+                maximum=1,
+            ),
+        ]
+    return dashboard(
+        "askproai-slos",
+        "AskProAI / SLOs",
+        "Service level objectives (prometheus/slos.yaml): error budget left and burn rates, per SLO.",
+        panels,
+        time_from="now-7d",
+    )
+
+
 DASHBOARDS = {
     "system-overview.json": system_overview,
     "stripe-integration.json": stripe_integration,
     "customer-portal.json": customer_portal,
     "security.json": security,
+    "slos.json": slos,
 }
 
 

@@ -215,6 +215,18 @@ def healthy(body: Any) -> str | None:
     return None if names == HEALTH_CHECKS else f"checks {names}, expected {HEALTH_CHECKS}"
 
 
+DEPENDENCY_CHECKS = ["database:responseTime", "redis:responseTime", "stripe_api:responseTime", "queues:messages"]
+
+
+def ready_in_health_json(body: Any) -> str | None:
+    """Readiness in the draft's application/health+json: pass, with the four dependency checks."""
+    problem = json_keys("checks", status="pass")(body)
+    if problem:
+        return problem
+    keys = list(body["checks"])
+    return None if keys == DEPENDENCY_CHECKS else f"checks {keys}, expected {DEPENDENCY_CHECKS}"
+
+
 def prometheus_text(body: Any) -> str | None:
     text = str(body)
     return None if "# TYPE " in text and "# HELP " in text else f"not Prometheus text: {text[:120]!r}"
@@ -272,6 +284,8 @@ def _fixed(check: Check) -> Callable[[Mapping[str, Any]], Check]:
 # without an entry here fails, so none goes unchecked.
 EXPECTATIONS: dict[str, Callable[[Mapping[str, Any]], Check]] = {
     "health.json": _fixed(http_answer(200, healthy)),
+    "health_live.json": _fixed(http_answer(200, json_keys("checks", status="pass"))),
+    "health_ready.json": _fixed(http_answer(200, ready_in_health_json)),
     "metrics.json": _fixed(http_answer(200, prometheus_text)),
     "alerts_list.json": _fixed(http_answer(200, json_keys("alerts"))),
     "alerts_ack.json": _fixed(http_answer(404, json_keys("error"))),

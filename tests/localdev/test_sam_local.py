@@ -32,6 +32,8 @@ def test_every_sample_event_belongs_to_a_function_and_has_an_expectation() -> No
     ("event", "function"),
     [
         ("health.json", "HealthFunction"),
+        ("health_live.json", "HealthFunction"),
+        ("health_ready.json", "HealthFunction"),
         ("metrics.json", "MetricsFunction"),
         ("alerts_ack.json", "AlertsApiFunction"),
         ("alerts_silence.json", "AlertsApiFunction"),
@@ -89,6 +91,14 @@ def test_a_function_error_or_an_unexpected_answer_fails(stdout: str, reason: str
     verdict = sam_local.judge("health.json", {}, stdout)
     assert not verdict.ok
     assert reason in verdict.answer
+
+
+def test_readiness_in_the_drafts_format_must_pass_with_the_four_dependency_checks() -> None:
+    ready = {"status": "pass", "checks": {key: [{"status": "pass"}] for key in sam_local.DEPENDENCY_CHECKS}}
+    assert sam_local.judge("health_ready.json", {}, proxy(200, ready)).ok
+    with_disk = {**ready, "checks": {**ready["checks"], "disk:utilization": [{"status": "pass"}]}}
+    assert "checks [" in sam_local.judge("health_ready.json", {}, proxy(200, with_disk)).answer
+    assert "expected {'status': 'pass'}" in sam_local.judge("health_ready.json", {}, proxy(200, HEALTHY)).answer
 
 
 def test_an_event_without_expectation_fails() -> None:
