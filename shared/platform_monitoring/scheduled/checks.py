@@ -179,15 +179,10 @@ class ScheduledChecks:
         error_rate_active = self._error_rate(run)
         traffic_back = self._absence(run)
 
-        for record in active:
-            if record.type == "queue_backlog":
-                queue = record.labels.get("queue", "")
-                if read and queue not in over:
-                    self._clear(record, run, f"queue {queue} is back under the threshold")
-            elif record.type == "high_error_rate" and error_rate_active is False:
-                self._clear(record, run, "the error rate is back under the threshold")
-            elif record.type in traffic_back:
-                self._clear(record, run, traffic_back[record.type])
+        cleared = (
+            {"high_error_rate": "the error rate is back under the threshold"} if error_rate_active is False else {}
+        )
+        self._clear_conditions(active, run, over if read else None, {**cleared, **traffic_back})
         for resolved in self.alerting.resolve_quiet(active):  # count rules only
             run.resolved.append(resolved.id)
         if self.escalator is not None:  # after resolving: what cleared is not paged again
@@ -200,6 +195,19 @@ class ScheduledChecks:
             run.watchdog = self.watchdog.ping(failed=bool(run.errors))
         run.duration_ms = (time.monotonic() - started) * 1000
         return run
+
+    def _clear_conditions(
+        self, active: list[AlertRecord], run: ScheduledRun, over: set[str] | None, cleared: Mapping[str, str]
+    ) -> None:
+        """Resolve the condition and absence alerts whose condition no longer holds: the queues not in
+        `over` (None: the sizes could not be read), and the types in `cleared` (type -> resolution)."""
+        for record in active:
+            if record.type == "queue_backlog":
+                queue = record.labels.get("queue", "")
+                if over is not None and queue not in over:
+                    self._clear(record, run, f"queue {queue} is back under the threshold")
+            elif record.type in cleared:
+                self._clear(record, run, cleared[record.type])
 
     def _clear(self, record: AlertRecord, run: ScheduledRun, resolution: str) -> None:
         if self.alerting.clear(record, resolution) is not None:

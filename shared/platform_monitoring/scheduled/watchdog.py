@@ -52,7 +52,8 @@ class Watchdog:
         """Ping the dead-man URL (`/fail` when the run's checks errored); returns ok, fail or error."""
         outcome = FAIL if failed else OK
         url = f"{self.url}/fail" if failed else self.url
-        request = urllib.request.Request(url, headers={"User-Agent": "askproai-monitoring-watchdog"}, method="GET")
+        headers = {"User-Agent": "askproai-monitoring-watchdog"}
+        request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310 - https by settings
         reason = None
         try:
             status = self._open(request, self.timeout)

@@ -104,7 +104,8 @@ def test_days_and_hours_are_overridable_per_environment() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "days"), [("mon-fri", {0, 1, 2, 3, 4}), ("sat+sun", {5, 6}), ("fri-mon", {4, 5, 6, 0}), ("", set(range(7)))]
+    ("text", "days"),
+    [("mon-fri", {0, 1, 2, 3, 4}), ("sat+sun", {5, 6}), ("fri-mon", {4, 5, 6, 0}), ("", set(range(7)))],
 )
 def test_day_lists(text: str, days: set[int]) -> None:
     assert parse_days(text) == days

@@ -70,7 +70,9 @@ def test_a_card_testing_burst_pages_exactly_once(
     assert snapshot["askproai_card_testing_window"]['["distinct_cards"]'] == 40.0
 
 
-def test_an_ordinary_bad_day_does_not_page(detector: CardTestingDetector, clock: Clock, publisher: RecordingPublisher) -> None:
+def test_an_ordinary_bad_day_does_not_page(
+    detector: CardTestingDetector, clock: Clock, publisher: RecordingPublisher
+) -> None:
     """Ten minutes of a busy shop: 200 payments, six declines (insufficient funds, one CVC typo, one
     customer retrying the same card three times)."""
     for minute in range(10):
@@ -79,7 +81,9 @@ def test_an_ordinary_bad_day_does_not_page(detector: CardTestingDetector, clock:
         if minute == 2:
             attempts += declined(3, at=clock.now, code="insufficient_funds", cards=1)
         if minute == 5:
-            attempts += declined(2, at=clock.now, code="insufficient_funds") + declined(1, at=clock.now, code="incorrect_cvc")
+            attempts += declined(2, at=clock.now, code="insufficient_funds") + declined(
+                1, at=clock.now, code="incorrect_cvc"
+            )
         assert detector.observe(attempts) == []
     assert published(publisher) == []
 

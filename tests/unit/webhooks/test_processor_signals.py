@@ -70,7 +70,9 @@ def test_an_event_from_stripes_future_is_seen_now_not_later(metric_store: InMemo
     assert before <= seen <= time.time()
 
 
-def test_declines_reach_the_detector_once_per_batch_with_hashed_fingerprints(metric_store: InMemoryMetricBackend) -> None:
+def test_declines_reach_the_detector_once_per_batch_with_hashed_fingerprints(
+    metric_store: InMemoryMetricBackend,
+) -> None:
     processor, window, _ = make()
     first = declined_intent("Xt5EWLLDS7FJjR1c")
     bodies = [serialize(first), serialize(first), serialize(stripe_event("payment_intent.succeeded"))]
@@ -83,7 +85,7 @@ def test_declines_reach_the_detector_once_per_batch_with_hashed_fingerprints(met
 
 
 def test_a_charge_without_a_payment_intent_counts_a_charge_of_one_does_not(metric_store: InMemoryMetricBackend) -> None:
-    processor, window, alerts = make()
+    processor, _, alerts = make()
     direct = stripe_event("charge.failed", resource="charge", failure_code="incorrect_number", payment_intent=None)
     of_intent = stripe_event("charge.failed", resource="charge", failure_code="card_declined", payment_intent="pi_1")
     assert processor.process(serialize(direct)) == "processed"
