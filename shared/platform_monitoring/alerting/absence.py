@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,7 +40,11 @@ ALL_DAYS = frozenset(range(7))
 Verdict = Literal["silent", "ok", "waiting", "inactive"]
 
 
-def time_zone(name: str) -> ZoneInfo:
+def time_zone(name: str) -> tzinfo:
+    """An IANA zone. UTC needs no time zone database (a Lambda image may have none: the python3.12+
+    runtimes on Amazon Linux 2023 lack /usr/share/zoneinfo; install `tzdata` into the layer there)."""
+    if name.upper() in ("UTC", "ETC/UTC"):
+        return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -115,7 +119,8 @@ class AbsenceWatch:
     rule: AlertRule
     event_type: str
     hours: ActiveHours | None
-    zone: ZoneInfo
+    zone: tzinfo
+    zone_name: str
 
     @classmethod
     def of(cls, rule: AlertRule, default_time_zone: str = "UTC") -> AbsenceWatch:
@@ -125,10 +130,11 @@ class AbsenceWatch:
             raise ConfigurationError(f"absence rule {rule.type}: params.event_type is required (or 'any')")
         try:
             hours = ActiveHours.parse(str(params.get("active_hours", "")), str(params.get("days", "")))
-            zone = time_zone(str(params.get("time_zone") or default_time_zone))
+            zone_name = str(params.get("time_zone") or default_time_zone)
+            zone = time_zone(zone_name)
         except ConfigurationError as error:
             raise ConfigurationError(f"absence rule {rule.type}: {error}") from None
-        return cls(rule, event_type, hours, zone)
+        return cls(rule, event_type, hours, zone, zone_name)
 
     def evaluate(self, now: float, last_seen: float | None, watching_since: float) -> Evaluation:
         """`last_seen`: the newest event's time (None: never seen, then the silence counts from
@@ -152,5 +158,5 @@ class AbsenceWatch:
             "silent_for": describe_seconds(max(60, evaluation.silent_seconds // 60 * 60)),
             "last_seen": datetime.fromtimestamp(last, self.zone).isoformat(timespec="minutes") if last else "never",
             "active_hours": self.hours.describe() if self.hours else "always",
-            "time_zone": self.zone.key,
+            "time_zone": self.zone_name,
         }

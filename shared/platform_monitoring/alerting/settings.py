@@ -71,6 +71,8 @@ class AlertingSettings:
 
 
 def _time_zone(name: str, env: EnvReader) -> str:
+    if name.upper() in ("UTC", "ETC/UTC"):
+        return name  # needs no time zone database (see alerting/absence.py)
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

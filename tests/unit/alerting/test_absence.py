@@ -75,7 +75,7 @@ def test_the_hours_are_the_operators_time_zone() -> None:
 
 def test_a_rules_own_time_zone_wins_over_the_setting() -> None:
     watch = payments("payments_absent.time_zone=Asia/Tokyo", zone="Europe/Berlin")
-    assert watch.zone.key == "Asia/Tokyo"
+    assert watch.zone_name == "Asia/Tokyo" and watch.zone == ZoneInfo("Asia/Tokyo")
 
 
 def test_hours_across_midnight_belong_to_the_day_they_start() -> None:
