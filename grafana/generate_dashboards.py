@@ -712,6 +712,72 @@ def stripe_integration() -> dict[str, Any]:
             height=8,
             steps=[("green", None), ("orange", 1800), ("red", 3600)],
         ),
+        row("Silence (absence rules) and the Watchdog"),
+        timeseries(
+            "Last seen, by event type",
+            "Seconds since the newest Stripe event of each type the processor handled was created "
+            "(time() - askproai_stripe_event_last_seen_timestamp_seconds; type any: of any type). The "
+            "absence rules page when it passes their window within their hours: payments_absent "
+            "(payment_intent.succeeded, 1 hour, weekdays 08:00-22:00) and webhooks_absent (any, 30 minutes).",
+            [
+                target(
+                    f"time() - max by (type) ({sel('askproai_stripe_event_last_seen_timestamp_seconds')})",
+                    "{{type}}",
+                )
+            ],
+            unit="s",
+            width=12,
+            threshold=1800,
+        ),
+        timeseries(
+            "Watchdog heartbeats",
+            "Pings of the outside dead-man URL per hour (askproai_watchdog_pings_total; WatchdogPingUrl): ok, "
+            "fail (the run's checks errored; the dead-man service pages at once) and error (the ping itself "
+            "failed). A run pings every minute; no pings at all means the scheduled checks stopped, which "
+            "the dead-man service reports.",
+            [target(f"sum by (outcome) (increase({sel('askproai_watchdog_pings_total')}[1h]))", "{{outcome}}")],
+            width=8,
+        ),
+        stat(
+            "Watched, never seen",
+            "Seconds since the scheduled checks started watching an absence rule whose event type was never "
+            "seen (askproai_absence_watch_started_timestamp_seconds; a new stage or an emptied metric "
+            "store): the rule pages once this passes its window. Empty: every watched type was seen.",
+            [
+                target(
+                    f"time() - max by (rule) ({sel('askproai_absence_watch_started_timestamp_seconds')})",
+                    "{{rule}}",
+                    instant=True,
+                )
+            ],
+            unit="s",
+            width=4,
+            height=8,
+        ),
+        row("Card testing"),
+        timeseries(
+            "Card-testing signals",
+            "Batches of Stripe events in which a card-testing pattern held, per hour and pattern "
+            "(askproai_card_testing_signals_total): distinct_cards, decline_ratio, testing_codes "
+            "(incorrect_cvc, incorrect_number, card_velocity_exceeded), small_amounts. Any raises "
+            "card_testing_suspected (critical).",
+            [
+                target(
+                    f"sum by (signal) (increase({sel('askproai_card_testing_signals_total')}[1h]))",
+                    "{{signal}}",
+                )
+            ],
+            width=12,
+            draw="bars",
+        ),
+        timeseries(
+            "Card-testing window",
+            "The last 10 minutes of payment attempts as the detector counted them at its last evaluation "
+            "(askproai_card_testing_window): attempts, declines, distinct cards among the declines, small "
+            "declines. Many distinct cards with few successes is the pattern to fear.",
+            [target(f"max by (measure) ({sel('askproai_card_testing_window')})", "{{measure}}")],
+            width=12,
+        ),
         row("Stripe API"),
         timeseries(
             "Stripe API calls and errors",
