@@ -61,11 +61,11 @@ class ScrapeTarget:
 
 
 def ensure_prometheus_installed(timeout: float = 300) -> None:
-    """Run scripts/ensure-prometheus (installs the Debian package when promtool is missing)."""
+    """Run scripts/ensure-prometheus (installs the Debian packages when a binary is missing)."""
     result = subprocess.run([str(ENSURE_PROMETHEUS)], capture_output=True, text=True, timeout=timeout, check=False)
     if result.returncode != 0:
         raise PrometheusError(f"scripts/ensure-prometheus failed ({result.returncode}): {result.stderr.strip()}")
-    for tool in ("prometheus", "promtool"):
+    for tool in ("prometheus", "promtool", "prometheus-alertmanager"):
         if shutil.which(tool) is None:
             raise PrometheusError(f"{tool} is not on PATH after scripts/ensure-prometheus")
 
