@@ -86,7 +86,9 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def test_a_prometheus_alert_pages_through_the_bundle_and_resolves(stack: LocalStack, alertmanager: Alertmanager) -> None:
+def test_a_prometheus_alert_pages_through_the_bundle_and_resolves(
+    stack: LocalStack, alertmanager: Alertmanager
+) -> None:
     # Given Prometheus hands Alertmanager a firing critical alert (as its rule evaluation does)
     started = datetime.now(UTC)
     alert = {
@@ -118,8 +120,7 @@ def test_a_prometheus_alert_pages_through_the_bundle_and_resolves(stack: LocalSt
         message=f"not delivered on every channel: {stack.sent_messages()}",
     )
     history = wait_until(
-        lambda: len(found := api(stack, f"/api/alerts/{listed['id']}/notifications")["notifications"]) >= 3
-        and found,
+        lambda: len(found := api(stack, f"/api/alerts/{listed['id']}/notifications")["notifications"]) >= 3 and found,
         timeout=30,
     )
     assert {attempt["channel"] for attempt in history} == {"email", "sms", "slack"}
@@ -174,8 +175,10 @@ def test_a_cloudwatch_alarm_pages_through_the_bundle_and_ok_resolves_it(stack: L
     [listed] = wait_until(lambda: alerts_of(stack, "cloudwatch_alarm"), timeout=60, message="no cloudwatch_alarm")
     assert (listed["status"], listed["context"]["source"]) == ("firing", "cloudwatch")
     wait_until(
-        lambda: delivered(stack, "email", "CloudWatch alarm: WebhookProcessorFunctionErrorsAlarm")
-        and delivered(stack, "slack", "WebhookProcessorFunctionErrorsAlarm"),
+        lambda: (
+            delivered(stack, "email", "CloudWatch alarm: WebhookProcessorFunctionErrorsAlarm")
+            and delivered(stack, "slack", "WebhookProcessorFunctionErrorsAlarm")
+        ),
         timeout=60,
         message=str(stack.sent_messages()),
     )
