@@ -19,7 +19,11 @@
    concurrent failed logins from one IP blocking it once (bench/security_bench.py).
 8. Stripe reconciliation: Events API requests per run at 0, 100 and 1,000 missed events and
    events recovered per second (bench/reconciliation_bench.py; localstripe and a moto server).
-9. Load: bounded bursts of signed webhooks and platform events from several processes against the
+9. Time to page: the third failed payment webhook's 200 to the SNS publication and to each
+   channel's send on the local stack (20 trials), beside the same failures through the bundle's
+   Prometheus rule, a real Prometheus and a real Alertmanager with the shipped intervals and timings
+   (3 trials: each takes a scrape, an evaluation and group_wait), and their ratio (bench/time_to_page.py).
+10. Load: bounded bursts of signed webhooks and platform events from several processes against the
    local stack; ingest requests/s and p50/p95/p99, end-to-end events/s, and proof that nothing was
    lost or counted twice (bench/load_bench.py, also `make bench-load`; Redis database 6, the MySQL
    database askproai_load_bench; sizes from LOAD_* variables). A disagreement fails `make bench`.
@@ -192,7 +196,7 @@ def bench_webhooks() -> None:
     run()
 
 
-PARTS = 9
+PARTS = 10
 
 
 def part(number: int, what: str) -> None:
@@ -243,9 +247,14 @@ def main() -> None:
         part(8, "Stripe reconciliation at 0, 100 and 1,000 missed events")
         bench_reconciliation()
         print()
+        from bench.time_to_page import bench_time_to_page
+
+        part(9, "time to page: the bundle on the local stack, then Prometheus and Alertmanager")
+        bench_time_to_page()
+        print()
         from bench.load_bench import bench_load
 
-        part(9, "the load run (progress below, as it goes)")
+        part(10, "the load run (progress below, as it goes)")
         bench_load()  # last: it exits non-zero when something was lost or double counted
     finally:
         print_summary()
