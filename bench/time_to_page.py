@@ -13,7 +13,9 @@ Prometheus and Alertmanager: the same three webhooks, through the bundle's own r
 (AskProAIPaymentFailures in prometheus/rules/alerts.yml) with a real Prometheus (Debian's; the
 scrape and evaluation intervals of the shipped prometheus/prometheus.yml, scraping the stack's
 GET /api/metrics) and a real Alertmanager (Debian's; the shipped prometheus/alertmanager.yml and its
-timings) posting to a webhook receiver of this bench, which records the arrival. Each trial starts
+timings; without its sub-route that sends the rules mirroring the bundle's own alert types nowhere,
+since the bundle pages them itself) posting to a webhook receiver of this bench, which records the
+arrival. Each trial starts
 a fresh Prometheus and Alertmanager (a rule's 5-minute window and Alertmanager's memory of a firing
 alert would otherwise carry over), waits for the first scrape, then sends the webhooks at a random
 point of the scrape cycle, as failures arrive in production. Each trial takes a scrape, an
@@ -242,8 +244,10 @@ def prometheus_trial(bundle: BundleTrials, workdir: Path, receiver: Receiver) ->
     intervals = shipped_intervals()
     am_dir = workdir / "alertmanager"
     am_dir.mkdir(parents=True)
-    # The shipped config with its webhook pointed at the receiver (which checks no secret).
-    config = render_alertmanager_config(am_dir, receiver.url, "not-checked-by-the-receiver")
+    # The shipped config and timings, its webhook pointed at the receiver (which checks no secret),
+    # without the sub-route that sends the bundle's own alert types (this rule's among them) nowhere:
+    # this measures the path a Prometheus-only setup pages through.
+    config = render_alertmanager_config(am_dir, receiver.url, "not-checked-by-the-receiver", sub_routes=False)
     address = bundle.stack.api_url.removeprefix("http://")
     with running_alertmanager(config, am_dir) as manager:
         target = ScrapeTarget("askproai-time-to-page", address, bearer_token=METRICS_SECRET)

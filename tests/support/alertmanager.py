@@ -41,16 +41,19 @@ def shipped_timings() -> dict[str, str]:
 
 
 def render_alertmanager_config(
-    workdir: Path, url: str, secret: str, *, timings: Mapping[str, str] | None = None
+    workdir: Path, url: str, secret: str, *, timings: Mapping[str, str] | None = None, sub_routes: bool = True
 ) -> Path:
-    """<workdir>/alertmanager.yml: the shipped config with its webhook at `url`, `secret` in a file."""
+    """<workdir>/alertmanager.yml: the shipped config with its webhook at `url`, `secret` in a file;
+    sub_routes False drops the route that keeps the bundle's own alert types from paging twice."""
     config = shipped_config()
+    if not sub_routes:
+        config["route"].pop("routes", None)
     secrets = workdir / "secrets"
     secrets.mkdir(parents=True, exist_ok=True)
     token = secrets / "alertmanager-webhook-secret"
     token.write_text(secret, encoding="utf-8")
     token.chmod(0o600)
-    [receiver] = config["receivers"]
+    [receiver] = [receiver for receiver in config["receivers"] if receiver["name"] == config["route"]["receiver"]]
     [webhook] = receiver["webhook_configs"]
     webhook["url"] = url
     webhook["http_config"]["authorization"]["credentials_file"] = str(token)
