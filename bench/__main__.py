@@ -19,7 +19,11 @@
    concurrent failed logins from one IP blocking it once (bench/security_bench.py).
 8. Stripe reconciliation: Events API requests per run at 0, 100 and 1,000 missed events and
    events recovered per second (bench/reconciliation_bench.py; localstripe and a moto server).
-9. Load: bounded bursts of signed webhooks and platform events from several processes against the
+9. Time to page: the third failed payment webhook's 200 to the SNS publication and to each
+   channel's send on the local stack (20 trials), beside the same failures through the bundle's
+   Prometheus rule, a real Prometheus and a real Alertmanager with the shipped intervals and timings
+   (3 trials: each takes a scrape, an evaluation and group_wait), and their ratio (bench/time_to_page.py).
+10. Load: bounded bursts of signed webhooks and platform events from several processes against the
    local stack; ingest requests/s and p50/p95/p99, end-to-end events/s, and proof that nothing was
    lost or counted twice (bench/load_bench.py, also `make bench-load`; Redis database 6, the MySQL
    database askproai_load_bench; sizes from LOAD_* variables). A disagreement fails `make bench`.
@@ -29,8 +33,10 @@ It ends with one `summary: <figure> | <value> | <goal> | within|outside` line pe
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -93,8 +99,45 @@ NAIVE_IMPORTS = (
     "boto3.client('sqs'); boto3.client('dynamodb'); boto3.client('sns'); boto3.client('ses');"
 )
 
+# The cold-start process sees only what a deployed function has: the layer's packages
+# (shared/requirements.txt) and the Lambda runtime's (requirements-runtime.txt). The development
+# venv it runs in has more, and some libraries take what they find: stripe imports aiohttp for its
+# async client when it is installed (about 150 ms here), botocore awscrt (boto3[crt], the stubs' extra).
+# Every other distribution's modules are refused as if not installed (a meta path finder).
+LAMBDA_LOCKS = (ROOT / "shared" / "requirements.txt", ROOT / "requirements-runtime.txt")
+PROJECT_MODULES = {"platform_monitoring", "localdev", "tests", "bench", "app"}
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def not_in_lambda() -> list[str]:
+    """Top-level modules installed here that belong to no distribution of the Lambda's locks."""
+    import importlib.metadata
+
+    allowed = {
+        _normalized(line.split("==", 1)[0])
+        for lock in LAMBDA_LOCKS
+        for line in lock.read_text(encoding="utf-8").splitlines()
+        if "==" in line and not line.startswith((" ", "#"))
+    }
+    return sorted(
+        module
+        for module, dists in importlib.metadata.packages_distributions().items()
+        if module not in PROJECT_MODULES and not any(_normalized(dist) in allowed for dist in dists)
+    )
+
+
 COLD_START = """
-import json, sys, time
+import importlib.abc, json, sys, time
+class NotInLambda(importlib.abc.MetaPathFinder):
+    blocked = frozenset({blocked!r})
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.blocked:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (not in the Lambda's packages)", name=name)
+        return None
+sys.meta_path.insert(0, NotInLambda())
 started = time.perf_counter()
 {naive}
 sys.path.insert(0, {code!r})
@@ -117,10 +160,17 @@ print(json.dumps({{"seconds": seconds, "answer": answer}}))
 
 
 def cold_start(code: Path, event: Path, naive: bool, env: dict[str, str]) -> tuple[float, str]:
-    script = COLD_START.format(naive=NAIVE_IMPORTS if naive else "", code=str(code), event=str(event))
+    script = COLD_START.format(
+        naive=NAIVE_IMPORTS if naive else "", code=str(code), event=str(event), blocked=_blocked()
+    )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return float(result["seconds"]), str(result["answer"])
+
+
+@functools.cache
+def _blocked() -> list[str]:
+    return not_in_lambda()
 
 
 # Each function with the sample event it answers first (events/, as `make invoke` uses them).
@@ -149,7 +199,8 @@ def bench_cold_starts(shell: dict[str, str]) -> None:
     from localdev.stack import LocalStack
 
     print("Cold start: fresh process, import the handler, answer the first event (median of 5)")
-    print("  (moto server, localstripe, Redis and MySQL on loopback; each function's environment from the template)")
+    print("  (moto server, localstripe, Redis and MySQL on loopback; each function's environment from the template;")
+    print(f"  only the layer's and the Lambda runtime's packages importable: {len(_blocked())} other modules refused)")
     quiet: Any = lambda line: None  # noqa: E731
     with LocalStack.on_free_ports(environ=shell, schedules=False, event_sources=False, log=quiet) as stack:
         hello_env = {"PATH": os.environ["PATH"], "POWERTOOLS_LOG_LEVEL": "WARNING"}
@@ -192,7 +243,7 @@ def bench_webhooks() -> None:
     run()
 
 
-PARTS = 9
+PARTS = 10
 
 
 def part(number: int, what: str) -> None:
@@ -243,9 +294,14 @@ def main() -> None:
         part(8, "Stripe reconciliation at 0, 100 and 1,000 missed events")
         bench_reconciliation()
         print()
+        from bench.time_to_page import bench_time_to_page
+
+        part(9, "time to page: the bundle on the local stack, then Prometheus and Alertmanager")
+        bench_time_to_page()
+        print()
         from bench.load_bench import bench_load
 
-        part(9, "the load run (progress below, as it goes)")
+        part(10, "the load run (progress below, as it goes)")
         bench_load()  # last: it exits non-zero when something was lost or double counted
     finally:
         print_summary()

@@ -37,6 +37,7 @@ class SlackCapture:
         self.status = 200
         self.delay = 0.0
         self.messages: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []  # time.time() each message arrived, in the order of messages
         self._lock = threading.Lock()
         capture = self
 
@@ -68,12 +69,14 @@ class SlackCapture:
         return f"http://{host!s}:{port}{PATH}"
 
     def record(self, raw: bytes) -> None:
+        arrived = time.time()
         try:
             payload = json.loads(raw)
         except ValueError:
             payload = {"text": raw.decode("utf-8", "replace")}
         with self._lock:
             self.messages.append(payload)
+            self.arrivals.append(arrived)
         if self.log is not None:
             indented = "\n".join("    " + line for line in describe(payload).splitlines())
             self.log(f"SENT Slack message\n{indented}")

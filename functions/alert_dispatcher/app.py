@@ -2,6 +2,10 @@
 
 One channel failing never stops the others; delivered targets are recorded, and the function
 raises after recording so that Lambda retries only what failed (then the dead-letter queue).
+
+It is subscribed to OperationsAlarmTopic too: a CloudWatch alarm's state change (ALARM / OK) is
+raised or resolved as a `cloudwatch_alarm` alert (alerting/external.py), which comes back here
+through the alerts topic like every other alert.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from typing import Any
 
 from platform_monitoring.alerting.delivery.dispatcher import AlertDispatcher, DeliveryFailed, DeliveryResult
 from platform_monitoring.alerting.delivery.records import DynamoDeliveryStore
+from platform_monitoring.alerting.external import ExternalAlerts, cloudwatch_alarm, is_cloudwatch_alarm
 from platform_monitoring.alerting.notification import Notification
 from platform_monitoring.alerting.settings import ALERT_DELIVERIES_TABLE, AlertDispatcherSettings
 from platform_monitoring.core import clients
@@ -23,6 +28,7 @@ configure(settings.alerting.monitoring)
 if not settings.deliveries_table:
     raise ConfigurationError(f"{ALERT_DELIVERIES_TABLE} is required but not set")
 alerting = build_alerting_service(settings.alerting)
+external = ExternalAlerts(alerting)
 
 
 def report_channel_failure(notification: Notification, result: DeliveryResult) -> None:
@@ -53,8 +59,15 @@ dispatcher = AlertDispatcher(
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     delivered: list[dict[str, Any]] = []
     failed: list[DeliveryFailed] = []
+    alarms: list[dict[str, str]] = []
     for record in event.get("Records") or []:
-        notification = Notification.from_json(record["Sns"]["Message"])  # malformed: raise, retry, DLQ
+        message = record["Sns"]["Message"]
+        if is_cloudwatch_alarm(message):
+            alarm = cloudwatch_alarm(message)  # INSUFFICIENT_DATA: None, nothing to do
+            if alarm is not None:
+                alarms.append(external.apply(alarm).to_api())
+            continue
+        notification = Notification.from_json(message)  # malformed: raise, retry, DLQ
         try:
             results = dispatcher.deliver(notification)
         except DeliveryFailed as failure:
@@ -72,4 +85,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "Alert delivery incomplete; Lambda retries the failed targets", extra={"delivered": delivered}
         )
         raise failed[0]
-    return {"notifications": delivered}
+    return {"notifications": delivered, **({"alarms": alarms} if alarms else {})}

@@ -8,8 +8,10 @@
     GET    /api/alerts/silences
     POST   /api/alerts/silences           {"type": "payment_failure", "minutes": 30, "reason": "deploy"}
     DELETE /api/alerts/silences/{id}
+    POST   /api/alerts/alertmanager       Alertmanager's webhook notification (prometheus/alertmanager.yml)
 
-Authenticated with `X-Alerts-Secret` or `Authorization: Bearer`; every error is
+Authenticated with `X-Alerts-Secret` or `Authorization: Bearer` (ALERTS_API_SECRET); the
+Alertmanager route with `Authorization: Bearer` ALERTMANAGER_WEBHOOK_SECRET alone. Every error is
 {"error": {"code", "message"}}.
 """
 
@@ -19,6 +21,12 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
+from platform_monitoring.alerting.external import (
+    ExternalAlertFailed,
+    ExternalAlerts,
+    InvalidExternalAlert,
+    alertmanager_alerts,
+)
 from platform_monitoring.alerting.rules import SEVERITIES, UnknownAlertType
 from platform_monitoring.alerting.settings import AlertsApiSettings
 from platform_monitoring.alerting.store import STATUSES, AlertConflict, AlertNotFound
@@ -51,6 +59,12 @@ def _conflict(error: AlertConflict) -> Response[str]:
 @app.exception_handler(UnknownAlertType)
 def _unknown_type(error: UnknownAlertType) -> Response[str]:
     return error_response(400, "unknown_alert_type", str(error))
+
+
+@app.exception_handler(ExternalAlertFailed)
+def _external_failed(error: ExternalAlertFailed) -> Response[str]:
+    # 503: Alertmanager retries the notification.
+    return error_response(503, "alerting_unavailable", "the alert could not be recorded; try again")
 
 
 def authorize() -> None:
@@ -179,6 +193,20 @@ def delete_silence(silence_id: str) -> Response[str]:
     return json_response(200, {"silence": service.unsilence(silence_id).to_api(), "deleted": True})
 
 
+# --- Alertmanager's webhook receiver ------------------------------------------------------
+@app.post("/api/alerts/alertmanager")
+def alertmanager() -> Response[str]:
+    # Bearer only: Alertmanager's http_config `authorization` sends `Authorization: Bearer <secret>`.
+    require_secret(app.current_event.headers, settings.alertmanager_secret, None)
+    try:
+        alerts = alertmanager_alerts(body())
+    except InvalidExternalAlert as error:
+        raise ApiError(400, "invalid_request", str(error)) from None
+    external = ExternalAlerts(service)
+    applied = [external.apply(alert).to_api() for alert in alerts]
+    return json_response(200, {"alerts": applied, "count": len(applied)})
+
+
 # --- any other method: 405 with Allow -------------------------------------------------
 def method_not_allowed(path: str, *allowed: str) -> None:
     @app.route(path, method=[method for method in METHODS if method not in allowed])
@@ -194,6 +222,7 @@ for _path, _methods in (
     ("/api/alerts", ("GET",)),
     ("/api/alerts/silences", ("GET", "POST")),
     ("/api/alerts/silences/<silence_id>", ("DELETE",)),
+    ("/api/alerts/alertmanager", ("POST",)),
     ("/api/alerts/<alert_id>", ("GET",)),
     ("/api/alerts/<alert_id>/ack", ("POST",)),
     ("/api/alerts/<alert_id>/resolve", ("POST",)),

@@ -61,11 +61,11 @@ class ScrapeTarget:
 
 
 def ensure_prometheus_installed(timeout: float = 300) -> None:
-    """Run scripts/ensure-prometheus (installs the Debian package when promtool is missing)."""
+    """Run scripts/ensure-prometheus (installs the Debian packages when a binary is missing)."""
     result = subprocess.run([str(ENSURE_PROMETHEUS)], capture_output=True, text=True, timeout=timeout, check=False)
     if result.returncode != 0:
         raise PrometheusError(f"scripts/ensure-prometheus failed ({result.returncode}): {result.stderr.strip()}")
-    for tool in ("prometheus", "promtool"):
+    for tool in ("prometheus", "promtool", "prometheus-alertmanager"):
         if shutil.which(tool) is None:
             raise PrometheusError(f"{tool} is not on PATH after scripts/ensure-prometheus")
 
@@ -95,8 +95,10 @@ def render_config(
     evaluation_interval: str = "1s",
     rule_interval: str | None = "1s",
     base_config: Path = LOCAL_CONFIG,
+    alertmanager: str | None = None,
 ) -> Path:
-    """Write <workdir>/prometheus.yml from `base_config` with `targets`; bearer tokens to 0600 files."""
+    """Write <workdir>/prometheus.yml from `base_config` with `targets`; bearer tokens to 0600 files;
+    with `alertmanager` (host:port), the firing alerts are sent there."""
     base = yaml.safe_load(base_config.read_text(encoding="utf-8"))
     template = base["scrape_configs"][0]
     secrets = workdir / "secrets"
@@ -128,6 +130,8 @@ def render_config(
         "rule_files": render_rule_files(workdir, rule_interval),
         "scrape_configs": scrape_configs,
     }
+    if alertmanager is not None:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     path = workdir / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
@@ -231,6 +235,7 @@ def start_prometheus(
     rule_interval: str | None = "1s",
     startup_timeout: float = 30,
     binary: str = "prometheus",
+    alertmanager: str | None = None,
 ) -> PrometheusServer:
     """Start Prometheus on a free 127.0.0.1 port, data in <workdir>/data; wait until it is ready.
 
@@ -244,6 +249,7 @@ def start_prometheus(
         scrape_timeout=scrape_timeout,
         evaluation_interval=evaluation_interval,
         rule_interval=rule_interval,
+        alertmanager=alertmanager,
     )
     failures = []
     for attempt in range(3):

@@ -67,6 +67,7 @@ SEED = os.environ.get("CONTRACT_SEED", "0")  # "random" for a fresh seed each ru
 HEALTH_SECRET = "contract-health-secret"
 METRICS_SECRET = "contract-metrics-secret"
 ALERTS_SECRET = "contract-alerts-secret"
+ALERTMANAGER_SECRET = "contract-alertmanager-secret"
 EVENTS_SECRET = "contract-events-secret"
 STRIPE_WEBHOOK_SECRET = "whsec_contract"
 REDIS_URL = "redis://127.0.0.1:6379/1"
@@ -145,6 +146,7 @@ def stack(mysql_port: int) -> Iterator[LocalStack]:
         "HEALTH_CHECK_SECRET": HEALTH_SECRET,
         "METRICS_SECRET": METRICS_SECRET,
         "ALERTS_API_SECRET": ALERTS_SECRET,
+        "ALERTMANAGER_WEBHOOK_SECRET": ALERTMANAGER_SECRET,
         "EVENTS_SECRET": EVENTS_SECRET,
         "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
         "SECURITY_ALLOWLIST": "127.0.0.0/8,::1",
@@ -165,7 +167,9 @@ def schemes(case: Case) -> list[str]:
 
 
 def bearer_secret(case: Case) -> str:
-    return METRICS_SECRET if case.path == "/api/metrics" else ALERTS_SECRET
+    if case.path == "/api/metrics":
+        return METRICS_SECRET
+    return ALERTMANAGER_SECRET if case.path == "/api/alerts/alertmanager" else ALERTS_SECRET
 
 
 def serialized_body(case: Case) -> bytes:
@@ -195,9 +199,11 @@ def send(case: Case, stack: LocalStack, sending: Sending) -> Response:
         # since such a body is refused whatever its signature.
         signature_header = sign(body.decode("utf-8", errors="replace"), secret)
         return case.call(base_url=stack.api_url, headers={header: signature_header}, data=body)
-    if credentials is Credentials.BEARER and "BearerAuth" in accepted:
-        return case.call(base_url=stack.api_url, headers={"Authorization": f"Bearer {bearer_secret(case)}"})
-    header, secret = next(API_KEYS[name] for name in accepted if name in API_KEYS)
+    api_keys = [API_KEYS[name] for name in accepted if name in API_KEYS]
+    if "BearerAuth" in accepted and (credentials is Credentials.BEARER or not api_keys):  # or bearer only
+        secret = wrong_secret if credentials is Credentials.WRONG else bearer_secret(case)
+        return case.call(base_url=stack.api_url, headers={"Authorization": f"Bearer {secret}"})
+    header, secret = api_keys[0]
     return case.call(
         base_url=stack.api_url, headers={header: wrong_secret if credentials is Credentials.WRONG else secret}
     )

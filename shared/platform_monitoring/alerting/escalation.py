@@ -188,8 +188,11 @@ class Escalator:
             rule = self.alerting.rules.get(record.type)
             if rule is None or rule.escalation is None or not record.active:
                 continue
+            escalation = rule.escalation
+            # The alert's own title and severity: one fed in from Prometheus or CloudWatch brings them.
+            rule = replace(rule, title=record.title, severity=record.severity)
             try:
-                page = self._evaluate(rule, rule.escalation, record, now)
+                page = self._evaluate(rule, escalation, record, now)
             except Exception:  # one alert's failure must not stop the others' escalation
                 monitoring_log.exception("Escalation failed", extra={"alert_id": record.id})
                 continue

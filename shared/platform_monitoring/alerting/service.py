@@ -27,13 +27,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from platform_monitoring.alerting.notification import Notification, Publisher
-from platform_monitoring.alerting.rules import AlertRule, RuleSet
+from platform_monitoring.alerting.rules import SEVERITIES, AlertRule, RuleSet
 from platform_monitoring.alerting.settings import DEFAULT_RUNBOOK_BASE_URL
 from platform_monitoring.alerting.store import (
     ACKNOWLEDGED,
@@ -152,10 +152,30 @@ class AlertingService:
         return f"{self.runbook_base_url}{alert_type}.md"
 
     # -- raising alerts ----------------------------------------------------------
-    def alert(self, alert_type: str, context: Mapping[str, Any] | None = None) -> AlertDecision:
-        """Record one occurrence (or context["count"] of them) and notify when the rule says so."""
+    def alert(
+        self,
+        alert_type: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        severity: str | None = None,
+        channels: tuple[str, ...] | None = None,
+    ) -> AlertDecision:
+        """Record one occurrence (or context["count"] of them) and notify when the rule says so.
+
+        `severity` and `channels` replace the rule's for this alert (one fed in from Prometheus or
+        CloudWatch brings its own severity); a rule title with {fields} is rendered from the context
+        like its summary.
+        """
         rule = self.rules[alert_type]
         masked: dict[str, Any] = mask(dict(context or {}))
+        if severity is not None:
+            if severity not in SEVERITIES:
+                raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+            rule = replace(rule, severity=severity)
+        if channels is not None:
+            rule = replace(rule, channels=channels)
+        if "{" in rule.title:
+            rule = replace(rule, title=render(rule.title, masked))
         occurrence_id = masked.pop("occurrence_id", None)
         labels = {name: str(masked.get(name, "")) for name in rule.group_by}
         alert_id = make_alert_id(alert_type, labels)

@@ -20,6 +20,7 @@ ALERT_AWS_TIMEOUT_SECONDS = "ALERT_AWS_TIMEOUT_SECONDS"
 ALERT_SLACK_TIMEOUT_SECONDS = "ALERT_SLACK_TIMEOUT_SECONDS"
 ALERT_DELIVERY_ATTEMPTS = "ALERT_DELIVERY_ATTEMPTS"
 ALERT_TIME_ZONE = "ALERT_TIME_ZONE"
+ALERTMANAGER_WEBHOOK_SECRET = "ALERTMANAGER_WEBHOOK_SECRET"
 
 
 # --- alerting -------------------------------------------------------------------------
@@ -106,8 +107,15 @@ class AlertDispatcherSettings:
 class AlertsApiSettings:
     alerting: AlertingSettings
     secret: Secret
+    # POST /api/alerts/alertmanager's own bearer secret: Alertmanager can raise and resolve its
+    # alerts there, not acknowledge, resolve or silence the bundle's (ALERTS_API_SECRET).
+    alertmanager_secret: Secret
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> AlertsApiSettings:
         env = env_reader(environ)
-        return cls(alerting=AlertingSettings.from_env(env), secret=env.secret(ALERTS_API_SECRET))
+        return cls(
+            alerting=AlertingSettings.from_env(env),
+            secret=env.secret(ALERTS_API_SECRET),
+            alertmanager_secret=env.secret(ALERTMANAGER_WEBHOOK_SECRET),
+        )

@@ -19,13 +19,14 @@ def secrets_match(provided: str, expected: str) -> bool:
 def require_secret(
     headers: Mapping[str, str],
     secret: Secret,
-    header: str,
+    header: str | None,
     accept_bearer: bool = False,
 ) -> None:
     """Let the request through only when it carries the configured secret.
 
     Fail closed: with no secret configured (or one that cannot be read), the endpoint
-    refuses every request with 503. The comparison runs in constant time.
+    refuses every request with 503. The comparison runs in constant time. header None:
+    `Authorization: Bearer` only.
     """
     try:
         expected = secret.reveal()
@@ -34,11 +35,11 @@ def require_secret(
         raise ApiError(503, "secret_unavailable", f"{secret.variable} could not be read") from None
     if not expected:
         raise ApiError(503, "not_configured", f"{secret.variable} is not configured; the endpoint is closed")
-    provided = headers.get(header)
-    if not provided and accept_bearer:
+    provided = headers.get(header) if header else None
+    if not provided and (accept_bearer or header is None):
         scheme, _, token = (headers.get("Authorization") or "").partition(" ")
         provided = token.strip() if scheme.lower() == "bearer" else None
     if not provided:
-        raise ApiError(401, "unauthorized", f"Missing {header} header")
+        raise ApiError(401, "unauthorized", f"Missing {header or 'Authorization: Bearer'} header")
     if not secrets_match(provided, expected):
         raise ApiError(401, "unauthorized", "Invalid credentials")

@@ -259,6 +259,17 @@ def test_every_alarm_notifies_someone_and_links_a_runbook_section_that_exists() 
         assert link.group(2) in heading_anchors(page.read_text()), f"{alarm_id}: no section #{link.group(2)}"
 
 
+def test_every_alarm_pages_through_the_dispatcher_and_its_ok_resolves_the_alert() -> None:
+    # One pager path: OperationsAlarmTopic feeds AlertDispatcherFunction (cloudwatch_alarm alerts), and
+    # an alarm's OK must reach it too, or its alert would never resolve.
+    dispatcher = properties(TEMPLATE["Resources"]["AlertDispatcherFunction"])
+    topics = [event["Properties"]["Topic"] for event in dispatcher["Events"].values() if event["Type"] == "SNS"]
+    assert OPERATIONS_TOPIC in topics
+    for alarm_id, props in alarms(TEMPLATE).items():
+        if OPERATIONS_TOPIC in props.get("AlarmActions", []):
+            assert OPERATIONS_TOPIC in props.get("OKActions", []), f"{alarm_id}: its OK is not on OperationsAlarmTopic"
+
+
 def heading_anchors(markdown: str) -> set[str]:
     """The anchors GitHub gives a page's headings."""
     headings = re.findall(r"^#+ (.+)$", markdown, flags=re.MULTILINE)
