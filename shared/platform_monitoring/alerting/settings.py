@@ -39,15 +39,19 @@ class AlertingSettings:
     history_table: str | None = None  # every delivery attempt (alerting/delivery/history.py)
 
     def require(self) -> None:
-        """Raise ConfigurationError naming the first missing variable AlertingService cannot do without."""
-        for name, value in (
-            (ALERTS_TABLE, self.alerts_table),
-            (ALERT_WINDOWS_TABLE, self.windows_table),
-            (ALERT_SILENCES_TABLE, self.silences_table),
-            (ALERTS_TOPIC_ARN, self.topic_arn),
-        ):
-            if not value:
-                raise ConfigurationError(f"{name} is required for alerting but not set")
+        """Raise one ConfigurationError naming every variable AlertingService cannot do without."""
+        missing = [
+            f"{name} is required for alerting but not set"
+            for name, value in (
+                (ALERTS_TABLE, self.alerts_table),
+                (ALERT_WINDOWS_TABLE, self.windows_table),
+                (ALERT_SILENCES_TABLE, self.silences_table),
+                (ALERTS_TOPIC_ARN, self.topic_arn),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigurationError.of(missing)
 
     @classmethod
     def from_env(cls, environ: EnvSource = None, monitoring: MonitoringSettings | None = None) -> AlertingSettings:
@@ -72,6 +76,16 @@ class AlertDispatcherSettings:
     deliveries_table: str | None
     slack_timeout: float
     delivery_attempts: int  # 1 + the function's MaximumRetryAttempts
+
+    def require(self) -> None:
+        """Raise one ConfigurationError naming every table or topic the dispatcher cannot do without."""
+        missing = [] if self.deliveries_table else [f"{ALERT_DELIVERIES_TABLE} is required but not set"]
+        try:
+            self.alerting.require()
+        except ConfigurationError as error:
+            missing.extend(error.errors)
+        if missing:
+            raise ConfigurationError.of(missing)
 
     @property
     def recipients(self) -> AlertRecipients:

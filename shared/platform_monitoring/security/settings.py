@@ -46,9 +46,11 @@ class SecuritySettings:
     aws_timeout: float
 
     def require(self) -> None:
-        for name, value in ((SECURITY_BLOCKS_TABLE, self.blocks_table), (SECURITY_WINDOWS_TABLE, self.windows_table)):
-            if not value:
-                raise ConfigurationError(f"{name} is required for security monitoring but not set")
+        """Raise one ConfigurationError naming every table SecurityMonitor cannot do without."""
+        tables = ((SECURITY_BLOCKS_TABLE, self.blocks_table), (SECURITY_WINDOWS_TABLE, self.windows_table))
+        missing = [f"{name} is required for security monitoring but not set" for name, value in tables if not value]
+        if missing:
+            raise ConfigurationError.of(missing)
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> SecuritySettings:
