@@ -71,7 +71,7 @@ class SentrySettings:
         return cls(
             dsn=env.secret(*SENTRY_DSN_VARIABLES),
             environment=env.string(SENTRY_ENVIRONMENT, "production") or "production",
-            traces_sample_rate=env.number(SENTRY_TRACES_SAMPLE_RATE, 0.1, 0.0, 1.0),
+            traces_sample_rate=env.number(SENTRY_TRACES_SAMPLE_RATE, 0.0, 0.0, 1.0),  # 0: no APM
             profiles_sample_rate=env.number(SENTRY_PROFILES_SAMPLE_RATE, 0.1, 0.0, 1.0),
         )
 
