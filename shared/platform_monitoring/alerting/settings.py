@@ -56,17 +56,29 @@ class AlertingSettings:
     @classmethod
     def from_env(cls, environ: EnvSource = None, monitoring: MonitoringSettings | None = None) -> AlertingSettings:
         env = env_reader(environ)
-        base = env.url(ALERT_RUNBOOK_BASE_URL) or DEFAULT_RUNBOOK_BASE_URL
+        base = (
+            env.url(ALERT_RUNBOOK_BASE_URL, default=DEFAULT_RUNBOOK_BASE_URL, doc="base of the runbook links in alerts")
+            or DEFAULT_RUNBOOK_BASE_URL
+        )
         return cls(
             monitoring=monitoring or MonitoringSettings.from_env(env),
-            alerts_table=env.string(ALERTS_TABLE),
-            windows_table=env.string(ALERT_WINDOWS_TABLE),
-            silences_table=env.string(ALERT_SILENCES_TABLE),
-            topic_arn=env.string(ALERTS_TOPIC_ARN),
-            rule_overrides=env.string(ALERT_RULE_OVERRIDES),
+            alerts_table=env.string(ALERTS_TABLE, doc="DynamoDB table of alerts"),
+            windows_table=env.string(
+                ALERT_WINDOWS_TABLE, doc="DynamoDB table of the rules' counting windows and error-rate samples"
+            ),
+            silences_table=env.string(ALERT_SILENCES_TABLE, doc="DynamoDB table of silences"),
+            topic_arn=env.string(ALERTS_TOPIC_ARN, doc="SNS topic every firing or resolved alert is published to"),
+            rule_overrides=env.string(
+                ALERT_RULE_OVERRIDES,
+                doc="rule changes without a deploy: `<type>.<field>=<value>`, comma-separated (docs/alerting.md)",
+            ),
             runbook_base_url=base if base.endswith("/") else base + "/",
-            aws_timeout=env.number(ALERT_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 30.0),
-            history_table=env.string(ALERT_DELIVERY_HISTORY_TABLE),
+            aws_timeout=env.number(
+                ALERT_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 30.0, doc="timeout of alerting's DynamoDB and SNS calls"
+            ),
+            history_table=env.string(
+                ALERT_DELIVERY_HISTORY_TABLE, doc="DynamoDB table of every delivery attempt; unset keeps no history"
+            ),
         )
 
 
@@ -96,9 +108,15 @@ class AlertDispatcherSettings:
         env = env_reader(environ)
         return cls(
             alerting=AlertingSettings.from_env(env),
-            deliveries_table=env.string(ALERT_DELIVERIES_TABLE),
-            slack_timeout=env.number(ALERT_SLACK_TIMEOUT_SECONDS, 5.0, 0.1, 60.0),
-            delivery_attempts=env.integer(ALERT_DELIVERY_ATTEMPTS, 3, 1, 10),
+            deliveries_table=env.string(
+                ALERT_DELIVERIES_TABLE, doc="DynamoDB table of delivered targets (a retry sends only what failed)"
+            ),
+            slack_timeout=env.number(
+                ALERT_SLACK_TIMEOUT_SECONDS, 5.0, 0.1, 60.0, doc="timeout of a Slack webhook post"
+            ),
+            delivery_attempts=env.integer(
+                ALERT_DELIVERY_ATTEMPTS, 3, 1, 10, doc="attempts per alert: 1 + the function's MaximumRetryAttempts"
+            ),
         )
 
 
@@ -110,4 +128,10 @@ class AlertsApiSettings:
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> AlertsApiSettings:
         env = env_reader(environ)
-        return cls(alerting=AlertingSettings.from_env(env), secret=env.secret(ALERTS_API_SECRET))
+        return cls(
+            alerting=AlertingSettings.from_env(env),
+            secret=env.secret(
+                ALERTS_API_SECRET,
+                doc="secret of the alerts and security-blocks APIs (`X-Alerts-Secret` or Bearer); unset closes them",
+            ),
+        )
