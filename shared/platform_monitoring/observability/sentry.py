@@ -80,15 +80,18 @@ def sentry_before_send_transaction(event: dict[str, Any], hint: dict[str, Any]) 
 
 @contextmanager
 def invocation_transaction(name: str, source: str = "component") -> Iterator[Any]:
-    """The invocation's transaction, or None: Sentry off, or a transaction already open
-    (AwsLambdaIntegration opens one around the handler when run by the Lambda runtime)."""
+    """The invocation's transaction (None with Sentry off). When one is open already
+    (AwsLambdaIntegration opens one around the handler when run by the Lambda runtime), it is
+    that one, renamed, so an invocation is one transaction named alike everywhere."""
     if not _sentry_started:
         yield None
         return
     import sentry_sdk  # noqa: PLC0415 - imported already by init_sentry
 
     if sentry_sdk.get_current_span() is not None:
-        yield None
+        scope = sentry_sdk.get_current_scope()
+        scope.set_transaction_name(name, source=source)
+        yield scope.transaction
         return
     with sentry_sdk.isolation_scope(), sentry_sdk.start_transaction(op=INVOCATION_OP, name=name, source=source) as t:
         yield t
