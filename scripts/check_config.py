@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
 
 from platform_monitoring.alerting.settings import AlertDispatcherSettings, AlertingSettings  # noqa: E402
-from platform_monitoring.core.config import ConfigurationError, load_settings  # noqa: E402
+from platform_monitoring.core.config import ConfigurationError, EnvReader  # noqa: E402
 from platform_monitoring.core.env_file import read_env_file  # noqa: E402
 from platform_monitoring.security.settings import SecuritySettings  # noqa: E402
 
@@ -143,6 +143,22 @@ def required_errors(settings: Any, app_source: str) -> list[str]:
     return errors
 
 
+def settings_errors(settings_class: Any, environment: dict[str, str], app_source: str) -> list[str]:
+    """Every error of one settings class over `environment`, as `load_settings` collects them, and
+    those of the require() checks the function's builders make (with the defaults put in for the
+    bad values, so a missing table is named beside a bad threshold)."""
+    reader = EnvReader(environment, collect=True)
+    settings = None
+    try:
+        settings = settings_class.from_env(reader)
+    except ConfigurationError as error:  # a check across variables, raised by the class itself
+        reader.errors.extend(message for message in error.errors if message not in reader.errors)
+    except Exception:
+        if not reader.errors:  # as load_settings: a default put in for a bad value may trip a later step
+            raise
+    return reader.errors + ([] if settings is None else required_errors(settings, app_source))
+
+
 def check(template_path: Path, parameters: dict[str, str], env_file: dict[str, str]) -> dict[str, list[str]]:
     """{function logical id: every error of its settings} ([] when they are valid)."""
     template = load_template(template_path)
@@ -153,12 +169,9 @@ def check(template_path: Path, parameters: dict[str, str], env_file: dict[str, s
         errors: list[str] = []
         source = code.read_text(encoding="utf-8")
         for settings_class in settings_classes(code):
-            try:
-                settings = load_settings(settings_class.from_env, environment)
-            except ConfigurationError as error:
-                errors.extend(message for message in error.errors if message not in errors)
-                continue
-            errors.extend(message for message in required_errors(settings, source) if message not in errors)
+            for message in settings_errors(settings_class, environment, source):
+                if message not in errors:
+                    errors.append(message)
         report[logical_id] = errors
     return report
 

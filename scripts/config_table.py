@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import check_config
-from platform_monitoring.core.config import ConfigurationError, EnvReader, VariableRead, load_settings
+from platform_monitoring.core.config import EnvReader, VariableRead
 
 from localdev.template.loading import FUNCTION_TYPE, load_template, resources_of_type
 
@@ -80,15 +80,12 @@ def reads_of(function: Function) -> dict[str, VariableRead]:
 
 def required_of(function: Function) -> set[str]:
     """The variables the function's settings name in an error when none is set."""
-    errors: list[str] = []
     source = function.app.read_text(encoding="utf-8")
-    for settings_class in function.settings_classes:
-        try:
-            settings = load_settings(settings_class.from_env, {})
-        except ConfigurationError as error:
-            errors.extend(error.errors)
-            continue
-        errors.extend(check_config.required_errors(settings, source))
+    errors = [
+        message
+        for settings_class in function.settings_classes
+        for message in check_config.settings_errors(settings_class, {}, source)
+    ]
     return {match.group(1) for error in errors if (match := _VARIABLE.match(error))}
 
 

@@ -39,7 +39,9 @@ def test_the_tables_a_builder_requires_are_named_with_the_rest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text("ALERTS_TABLE=\nALERT_SILENCES_TABLE=\nSECURITY_WINDOWS_TABLE=\n")
+    env_file.write_text(
+        "ALERTS_TABLE=\nALERT_SILENCES_TABLE=\nSECURITY_WINDOWS_TABLE=\nHEALTH_QUEUE_WARNING_SIZE=many\n"
+    )
 
     assert check_config.main(["--env-file", str(env_file)]) == 1
 
@@ -47,6 +49,7 @@ def test_the_tables_a_builder_requires_are_named_with_the_rest(
     scheduled = out.split("FAIL ScheduledChecksFunction:")[1].split("FAIL ")[0]
     assert "ALERTS_TABLE is required for alerting" in scheduled
     assert "ALERT_SILENCES_TABLE is required for alerting" in scheduled
+    assert "HEALTH_QUEUE_WARNING_SIZE must be an integer" in scheduled  # a bad value beside them
     guard = out.split("FAIL IpGuardFunction:")[1].split("FAIL ")[0]
     assert "SECURITY_WINDOWS_TABLE is required for security monitoring" in guard
-    assert "PASS HealthFunction" in out
+    assert "PASS MetricsFunction" in out
