@@ -66,6 +66,7 @@ lint: install
 	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 	PYTHONPATH=. $(PY) scripts/check_import_cycles.py
 	$(PY) scripts/readme_map.py --check
+	$(PY) scripts/config_table.py --check
 	$(PY) scripts/generate_slo_rules.py --check
 
 types: install

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import importlib
 import re
 import shlex
@@ -29,8 +30,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
 
-from platform_monitoring.core.config import ConfigurationError, load_settings  # noqa: E402
+from platform_monitoring.alerting.settings import AlertDispatcherSettings, AlertingSettings  # noqa: E402
+from platform_monitoring.core.config import ConfigurationError, EnvReader  # noqa: E402
 from platform_monitoring.core.env_file import read_env_file  # noqa: E402
+from platform_monitoring.security.settings import SecuritySettings  # noqa: E402
 
 from localdev.template.loading import FUNCTION_TYPE, load_template, resources_of_type  # noqa: E402
 
@@ -111,6 +114,51 @@ def settings_classes(app: Path) -> list[Any]:
     return [getattr(importlib.import_module(imported[name]), name) for name in unique]
 
 
+# What an app.py builds, and the settings whose require() that builder calls at cold start.
+REQUIRED_BY_BUILDER = {
+    "build_alerting_service": AlertingSettings,
+    "build_escalator": AlertingSettings,
+    "build_reconciler": AlertingSettings,
+    "build_security_monitor": SecuritySettings,
+    "AlertDispatcher": AlertDispatcherSettings,
+}
+
+
+def required_errors(settings: Any, app_source: str) -> list[str]:
+    """Every error of the require() checks the function's builders make on its settings tree."""
+    needed = tuple({kind for name, kind in REQUIRED_BY_BUILDER.items() if f"{name}(" in app_source})
+    errors: list[str] = []
+    pending, seen = [settings], set()
+    while pending:
+        item = pending.pop()
+        if id(item) in seen or not dataclasses.is_dataclass(item) or isinstance(item, type):
+            continue
+        seen.add(id(item))
+        if isinstance(item, needed):
+            try:
+                item.require()
+            except ConfigurationError as error:
+                errors.extend(message for message in error.errors if message not in errors)
+        pending.extend(getattr(item, field.name) for field in dataclasses.fields(item))
+    return errors
+
+
+def settings_errors(settings_class: Any, environment: dict[str, str], app_source: str) -> list[str]:
+    """Every error of one settings class over `environment`, as `load_settings` collects them, and
+    those of the require() checks the function's builders make (with the defaults put in for the
+    bad values, so a missing table is named beside a bad threshold)."""
+    reader = EnvReader(environment, collect=True)
+    settings = None
+    try:
+        settings = settings_class.from_env(reader)
+    except ConfigurationError as error:  # a check across variables, raised by the class itself
+        reader.errors.extend(message for message in error.errors if message not in reader.errors)
+    except Exception:
+        if not reader.errors:  # as load_settings: a default put in for a bad value may trip a later step
+            raise
+    return reader.errors + ([] if settings is None else required_errors(settings, app_source))
+
+
 def check(template_path: Path, parameters: dict[str, str], env_file: dict[str, str]) -> dict[str, list[str]]:
     """{function logical id: every error of its settings} ([] when they are valid)."""
     template = load_template(template_path)
@@ -119,11 +167,11 @@ def check(template_path: Path, parameters: dict[str, str], env_file: dict[str, s
         code = template_path.parent / str((resource.get("Properties") or {}).get("CodeUri", "")) / "app.py"
         environment = {**function_environment(template, resource, parameters), **env_file}
         errors: list[str] = []
+        source = code.read_text(encoding="utf-8")
         for settings_class in settings_classes(code):
-            try:
-                load_settings(settings_class.from_env, environment)
-            except ConfigurationError as error:
-                errors.extend(message for message in error.errors if message not in errors)
+            for message in settings_errors(settings_class, environment, source):
+                if message not in errors:
+                    errors.append(message)
         report[logical_id] = errors
     return report
 

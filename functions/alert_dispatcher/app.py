@@ -16,17 +16,17 @@ from platform_monitoring.alerting.delivery.dispatcher import AlertDispatcher, De
 from platform_monitoring.alerting.delivery.records import DynamoDeliveryStore
 from platform_monitoring.alerting.external import ExternalAlerts, cloudwatch_alarm, is_cloudwatch_alarm
 from platform_monitoring.alerting.notification import Notification
-from platform_monitoring.alerting.settings import ALERT_DELIVERIES_TABLE, AlertDispatcherSettings
+from platform_monitoring.alerting.settings import AlertDispatcherSettings
 from platform_monitoring.core import clients
-from platform_monitoring.core.config import ConfigurationError, load_settings
+from platform_monitoring.core.config import load_settings
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.observability.logging import monitoring_log
 from platform_monitoring.wiring.alerting import build_alerting_service, build_channels, build_delivery_history
 
 settings = load_settings(AlertDispatcherSettings.from_env)
 configure(settings.alerting.monitoring)
-if not settings.deliveries_table:
-    raise ConfigurationError(f"{ALERT_DELIVERIES_TABLE} is required but not set")
+settings.require()
+assert settings.deliveries_table  # require() refuses an unset one
 alerting = build_alerting_service(settings.alerting)
 external = ExternalAlerts(alerting)
 

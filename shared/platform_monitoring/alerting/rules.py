@@ -246,8 +246,9 @@ class UnknownAlertType(KeyError):
 
 
 def apply_overrides(rules: Mapping[str, AlertRule], overrides: str | None) -> dict[str, AlertRule]:
-    """Rules with ALERT_RULE_OVERRIDES applied; every mistake raises ConfigurationError naming the pair."""
+    """Rules with ALERT_RULE_OVERRIDES applied; one ConfigurationError names every wrong pair."""
     result = dict(rules)
+    problems: list[str] = []
     for pair in (overrides or "").split(","):
         if not pair.strip():
             continue
@@ -255,9 +256,11 @@ def apply_overrides(rules: Mapping[str, AlertRule], overrides: str | None) -> di
         alert_type, dot, field = target.strip().partition(".")
         value = raw.strip()
         if not sep or not dot or not value:
-            raise ConfigurationError(f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r} is not <type>.<field>=<value>")
+            problems.append(f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r} is not <type>.<field>=<value>")
+            continue
         if alert_type not in result:
-            raise ConfigurationError(f"{ALERT_RULE_OVERRIDES}: no rule {alert_type!r}")
+            problems.append(f"{ALERT_RULE_OVERRIDES}: no rule {alert_type!r}")
+            continue
         try:
             rule = result[alert_type]
             if field in rule.params or field in _OPTIONAL_PARAMS.get(rule.kind, ()):
@@ -265,10 +268,16 @@ def apply_overrides(rules: Mapping[str, AlertRule], overrides: str | None) -> di
                 changed = replace(rule, params={**rule.params, field: parsed})
             else:
                 changed = replace(rule, **{field: _parse_field(field, value)})
+            _validate(changed, f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r}")
+        except ConfigurationError as error:
+            problems.extend(error.errors)
+            continue
         except (ValueError, TypeError) as error:
-            raise ConfigurationError(f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r}: {error}") from None
-        _validate(changed, f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r}")
+            problems.append(f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r}: {error}")
+            continue
         result[alert_type] = changed
+    if problems:
+        raise ConfigurationError.of(problems)
     return result
 
 

@@ -43,31 +43,51 @@ class AlertingSettings:
     time_zone: str = "UTC"  # the operator's (IANA): absence rules' active hours are read in it
 
     def require(self) -> None:
-        """Raise ConfigurationError naming the first missing variable AlertingService cannot do without."""
-        for name, value in (
-            (ALERTS_TABLE, self.alerts_table),
-            (ALERT_WINDOWS_TABLE, self.windows_table),
-            (ALERT_SILENCES_TABLE, self.silences_table),
-            (ALERTS_TOPIC_ARN, self.topic_arn),
-        ):
-            if not value:
-                raise ConfigurationError(f"{name} is required for alerting but not set")
+        """Raise one ConfigurationError naming every variable AlertingService cannot do without."""
+        missing = [
+            f"{name} is required for alerting but not set"
+            for name, value in (
+                (ALERTS_TABLE, self.alerts_table),
+                (ALERT_WINDOWS_TABLE, self.windows_table),
+                (ALERT_SILENCES_TABLE, self.silences_table),
+                (ALERTS_TOPIC_ARN, self.topic_arn),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigurationError.of(missing)
 
     @classmethod
     def from_env(cls, environ: EnvSource = None, monitoring: MonitoringSettings | None = None) -> AlertingSettings:
         env = env_reader(environ)
-        base = env.url(ALERT_RUNBOOK_BASE_URL) or DEFAULT_RUNBOOK_BASE_URL
+        base = (
+            env.url(ALERT_RUNBOOK_BASE_URL, default=DEFAULT_RUNBOOK_BASE_URL, doc="base of the runbook links in alerts")
+            or DEFAULT_RUNBOOK_BASE_URL
+        )
         return cls(
             monitoring=monitoring or MonitoringSettings.from_env(env),
-            alerts_table=env.string(ALERTS_TABLE),
-            windows_table=env.string(ALERT_WINDOWS_TABLE),
-            silences_table=env.string(ALERT_SILENCES_TABLE),
-            topic_arn=env.string(ALERTS_TOPIC_ARN),
-            rule_overrides=env.string(ALERT_RULE_OVERRIDES),
+            alerts_table=env.string(ALERTS_TABLE, doc="DynamoDB table of alerts"),
+            windows_table=env.string(
+                ALERT_WINDOWS_TABLE, doc="DynamoDB table of the rules' counting windows and error-rate samples"
+            ),
+            silences_table=env.string(ALERT_SILENCES_TABLE, doc="DynamoDB table of silences"),
+            topic_arn=env.string(ALERTS_TOPIC_ARN, doc="SNS topic every firing or resolved alert is published to"),
+            rule_overrides=env.string(
+                ALERT_RULE_OVERRIDES,
+                doc="rule changes without a deploy: `<type>.<field>=<value>`, comma-separated (docs/alerting.md)",
+            ),
             runbook_base_url=base if base.endswith("/") else base + "/",
-            aws_timeout=env.number(ALERT_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 30.0),
-            history_table=env.string(ALERT_DELIVERY_HISTORY_TABLE),
-            time_zone=_time_zone(env.string(ALERT_TIME_ZONE) or "UTC", env),
+            aws_timeout=env.number(
+                ALERT_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 30.0, doc="timeout of alerting's DynamoDB and SNS calls"
+            ),
+            history_table=env.string(
+                ALERT_DELIVERY_HISTORY_TABLE, doc="DynamoDB table of every delivery attempt; unset keeps no history"
+            ),
+            time_zone=_time_zone(
+                env.string(ALERT_TIME_ZONE, "UTC", doc="IANA time zone the absence rules' active hours are read in")
+                or "UTC",
+                env,
+            ),
         )
 
 
@@ -88,6 +108,16 @@ class AlertDispatcherSettings:
     slack_timeout: float
     delivery_attempts: int  # 1 + the function's MaximumRetryAttempts
 
+    def require(self) -> None:
+        """Raise one ConfigurationError naming every table or topic the dispatcher cannot do without."""
+        missing = [] if self.deliveries_table else [f"{ALERT_DELIVERIES_TABLE} is required but not set"]
+        try:
+            self.alerting.require()
+        except ConfigurationError as error:
+            missing.extend(error.errors)
+        if missing:
+            raise ConfigurationError.of(missing)
+
     @property
     def recipients(self) -> AlertRecipients:
         return self.alerting.monitoring.alert_recipients
@@ -97,9 +127,15 @@ class AlertDispatcherSettings:
         env = env_reader(environ)
         return cls(
             alerting=AlertingSettings.from_env(env),
-            deliveries_table=env.string(ALERT_DELIVERIES_TABLE),
-            slack_timeout=env.number(ALERT_SLACK_TIMEOUT_SECONDS, 5.0, 0.1, 60.0),
-            delivery_attempts=env.integer(ALERT_DELIVERY_ATTEMPTS, 3, 1, 10),
+            deliveries_table=env.string(
+                ALERT_DELIVERIES_TABLE, doc="DynamoDB table of delivered targets (a retry sends only what failed)"
+            ),
+            slack_timeout=env.number(
+                ALERT_SLACK_TIMEOUT_SECONDS, 5.0, 0.1, 60.0, doc="timeout of a Slack webhook post"
+            ),
+            delivery_attempts=env.integer(
+                ALERT_DELIVERY_ATTEMPTS, 3, 1, 10, doc="attempts per alert: 1 + the function's MaximumRetryAttempts"
+            ),
         )
 
 
@@ -116,6 +152,12 @@ class AlertsApiSettings:
         env = env_reader(environ)
         return cls(
             alerting=AlertingSettings.from_env(env),
-            secret=env.secret(ALERTS_API_SECRET),
-            alertmanager_secret=env.secret(ALERTMANAGER_WEBHOOK_SECRET),
+            secret=env.secret(
+                ALERTS_API_SECRET,
+                doc="secret of the alerts and security-blocks APIs (`X-Alerts-Secret` or Bearer); unset closes them",
+            ),
+            alertmanager_secret=env.secret(
+                ALERTMANAGER_WEBHOOK_SECRET,
+                doc="Bearer secret Alertmanager sends to POST /api/alerts/alertmanager; unset closes it",
+            ),
         )

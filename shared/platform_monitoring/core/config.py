@@ -86,15 +86,53 @@ class Secret:
 
 
 # --- reading the environment ----------------------------------------------------------
+@dataclass(frozen=True)
+class VariableRead:
+    """One variable as a settings class reads it: what it is (`doc`, written where it is read),
+    its kind and its default as text (None: unset). scripts/config_table.py makes the README's
+    configuration table of these, so the table is the code's."""
+
+    name: str
+    doc: str
+    kind: str
+    default: str | None = None
+    aliases: tuple[str, ...] = ()
+
+
+def _bounds(kind: str, minimum: float | None, maximum: float | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"{kind}, {_text(minimum)} to {_text(maximum)}"
+    if minimum is not None:
+        return f"{kind}, at least {_text(minimum)}"
+    return kind if maximum is None else f"{kind}, at most {_text(maximum)}"
+
+
+def _text(number: float) -> str:
+    return f"{number:g}" if isinstance(number, float) else str(number)
+
+
 class EnvReader:
-    """Typed accessors over a mapping of variables; every error names the variable."""
+    """Typed accessors over a mapping of variables; every error names the variable.
+
+    Each accessor takes `doc`, what the variable is; `reads` records every variable read (for
+    the README's configuration table)."""
 
     def __init__(self, environ: Mapping[str, str] | None = None, *, collect: bool = False) -> None:
         self._environ = os.environ if environ is None else environ
         # collect: a bad value is recorded in `errors` and its default used, so one pass finds them all.
         self.collect = collect
         self.errors: list[str] = []
-        self._secrets_max_age = self.integer(SECRETS_MAX_AGE_SECONDS, 300, 0)
+        self.reads: dict[str, VariableRead] = {}
+        self._secrets_max_age = self.integer(
+            SECRETS_MAX_AGE_SECONDS, 300, 0, doc="how long a secret read from SSM or Secrets Manager is cached"
+        )
+
+    def _note(self, name: str, doc: str, kind: str, default: str | None = None, aliases: tuple[str, ...] = ()) -> None:
+        known = self.reads.get(name)
+        if known is not None and (not doc or doc in known.doc):
+            return
+        merged = doc if known is None or not known.doc else f"{known.doc}; {doc}"
+        self.reads[name] = VariableRead(name, merged, kind, default, aliases)
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -115,17 +153,20 @@ class EnvReader:
         value = value.strip()
         return value or None
 
-    def string(self, name: str, default: str | None = None) -> str | None:
+    def string(self, name: str, default: str | None = None, *, doc: str = "") -> str | None:
+        self._note(name, doc, "text", default)
         value = self.raw(name)
         return default if value is None else value
 
-    def required(self, name: str) -> str:
+    def required(self, name: str, *, doc: str = "") -> str:
+        self._note(name, doc, "text")
         value = self.raw(name)
         if value is None:
             return self.fail(f"{name} is required but not set", "")
         return value
 
-    def boolean(self, name: str, default: bool) -> bool:
+    def boolean(self, name: str, default: bool, *, doc: str = "") -> bool:
+        self._note(name, doc, "true or false", "true" if default else "false")
         value = self.raw(name)
         if value is None:
             return default
@@ -136,7 +177,10 @@ class EnvReader:
             return False
         return self.fail(f"{name} must be true or false, got {value!r}", default)
 
-    def integer(self, name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+    def integer(
+        self, name: str, default: int, minimum: int | None = None, maximum: int | None = None, *, doc: str = ""
+    ) -> int:
+        self._note(name, doc, _bounds("integer", minimum, maximum), str(default))
         value = self.raw(name)
         if value is None:
             return default
@@ -146,7 +190,10 @@ class EnvReader:
             return self.fail(f"{name} must be an integer, got {value!r}", default)
         return self._in_range(name, number, minimum, maximum, default)
 
-    def number(self, name: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
+    def number(
+        self, name: str, default: float, minimum: float | None = None, maximum: float | None = None, *, doc: str = ""
+    ) -> float:
+        self._note(name, doc, _bounds("number", minimum, maximum), _text(default))
         value = self.raw(name)
         if value is None:
             return default
@@ -158,36 +205,44 @@ class EnvReader:
             return self.fail(f"{name} must be a number, got {value!r}", default)
         return self._in_range(name, number, minimum, maximum, default)
 
-    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+    def choice(self, name: str, choices: tuple[str, ...], default: str, *, doc: str = "") -> str:
+        self._note(name, doc, "one of " + ", ".join(choices), default)
         value = (self.raw(name) or default).lower()
         if value not in choices:
             return self.fail(f"{name} must be one of {', '.join(choices)}, got {value!r}", default)
         return value
 
-    def url(self, name: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+    def url(
+        self, name: str, schemes: tuple[str, ...] = ("http", "https"), *, default: str | None = None, doc: str = ""
+    ) -> str | None:
+        self._note(name, doc, f"{'/'.join(schemes)} URL", default)
         value = self.raw(name)
         if value is None:
-            return None
+            return default
         scheme, sep, rest = value.partition("://")
         if not sep or scheme.lower() not in schemes or not rest:
-            return self.fail(f"{name} must be a {'/'.join(schemes)} URL, got {value!r}", None)
+            return self.fail(f"{name} must be a {'/'.join(schemes)} URL, got {value!r}", default)
         return value.rstrip("/")
 
-    def emails(self, name: str) -> tuple[str, ...]:
+    def emails(self, name: str, *, doc: str = "") -> tuple[str, ...]:
+        self._note(name, doc, "comma-separated e-mail addresses")
         addresses = _split_list(self.raw(name))
         for address in addresses:
             if not _EMAIL.match(address):
                 return self.fail(f"{name} holds an invalid e-mail address: {address!r}", ())
         return addresses
 
-    def phone_numbers(self, name: str) -> tuple[str, ...]:
+    def phone_numbers(self, name: str, *, doc: str = "") -> tuple[str, ...]:
+        self._note(name, doc, "comma-separated E.164 numbers")
         numbers = tuple(n.replace(" ", "").replace("-", "") for n in _split_list(self.raw(name)))
         for number in numbers:
             if not _E164.match(number):
                 return self.fail(f"{name} must hold E.164 numbers such as +15555550100, got {number!r}", ())
         return numbers
 
-    def secret(self, name: str, *aliases: str) -> Secret:
+    def secret(self, name: str, *aliases: str, default: str | None = None, doc: str = "") -> Secret:
+        """A Secret from the first of `name`, `aliases` that is set; `default` (given literally) else unset."""
+        self._note(name, doc, "secret", default, aliases)
         max_age = self._secrets_max_age
         for variable in (name, *aliases):
             value = self.raw(variable)
@@ -202,6 +257,8 @@ class EnvReader:
                         )
                     return Secret(variable, source, reference, max_age)  # type: ignore[arg-type]
             return Secret(variable, "env", value, max_age)
+        if default is not None:
+            return Secret(name, "env", default, max_age)
         return Secret(name, "unset", "", max_age)
 
     def _in_range(self, name: str, number: _N, minimum: float | None, maximum: float | None, default: _N) -> _N:

@@ -69,10 +69,18 @@ class SentrySettings:
     def from_env(cls, environ: EnvSource = None) -> SentrySettings:
         env = env_reader(environ)
         return cls(
-            dsn=env.secret(*SENTRY_DSN_VARIABLES),
-            environment=env.string(SENTRY_ENVIRONMENT, "production") or "production",
-            traces_sample_rate=env.number(SENTRY_TRACES_SAMPLE_RATE, 0.1, 0.0, 1.0),
-            profiles_sample_rate=env.number(SENTRY_PROFILES_SAMPLE_RATE, 0.1, 0.0, 1.0),
+            dsn=env.secret(*SENTRY_DSN_VARIABLES, doc="Sentry DSN; unset leaves Sentry off and unimported"),
+            environment=env.string(SENTRY_ENVIRONMENT, "production", doc="Sentry's environment tag") or "production",
+            traces_sample_rate=env.number(
+                SENTRY_TRACES_SAMPLE_RATE,
+                0.0,
+                0.0,
+                1.0,
+                doc="share of invocations traced by Sentry performance (the APM); 0 is off",
+            ),  # 0: no APM
+            profiles_sample_rate=env.number(
+                SENTRY_PROFILES_SAMPLE_RATE, 0.1, 0.0, 1.0, doc="share of traced invocations also profiled"
+            ),
         )
 
 
@@ -86,21 +94,23 @@ class AlertRecipients:
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> AlertRecipients:
         env = env_reader(environ)
-        slack = env.secret(ALERT_SLACK_WEBHOOK)
+        slack = env.secret(ALERT_SLACK_WEBHOOK, doc="Slack incoming-webhook URL (`https://`); unset skips Slack")
         # http:// only on loopback: the local stack's and the tests' Slack capture servers.
         if slack.source == "env" and not slack.reference.startswith(("https://", *_LOOPBACK_HTTP)):
             slack = env.fail(
                 f"{ALERT_SLACK_WEBHOOK} must be an https:// URL or an ssm:/secretsmanager: reference",
                 Secret(ALERT_SLACK_WEBHOOK, "unset", ""),
             )
-        email_from = env.string(ALERT_EMAIL_FROM)
+        email_from = env.string(ALERT_EMAIL_FROM, doc="sender of alert e-mails (SES-verified)")
         if email_from is not None and not _EMAIL.match(email_from):
             email_from = env.fail(f"{ALERT_EMAIL_FROM} must be an e-mail address, got {email_from!r}", None)
         return cls(
-            emails=env.emails(ALERT_EMAIL_RECIPIENTS),
+            emails=env.emails(ALERT_EMAIL_RECIPIENTS, doc="who gets alert e-mails; empty skips e-mail"),
             email_from=email_from,
             slack_webhook=slack,
-            sms_numbers=env.phone_numbers(ALERT_SMS_RECIPIENTS),
+            sms_numbers=env.phone_numbers(
+                ALERT_SMS_RECIPIENTS, doc="who gets alert SMS (`+15555550100`); empty skips SMS"
+            ),
         )
 
 
@@ -123,20 +133,36 @@ class MonitoringSettings:
     def from_env(cls, environ: EnvSource = None) -> MonitoringSettings:
         env = env_reader(environ)
         levels = {
-            channel: env.choice(f"LOG_LEVEL_{channel.upper()}", LOG_LEVELS, default)
+            channel: env.choice(
+                f"LOG_LEVEL_{channel.upper()}", LOG_LEVELS, default, doc=f"level of the {channel} log channel"
+            )
             for channel, default in LOG_LEVEL_DEFAULTS.items()
         }
         return cls(
-            enabled=env.boolean(MONITORING_ENABLED, True),
-            stage=env.string(STAGE, "dev") or "dev",
+            enabled=env.boolean(
+                MONITORING_ENABLED, True, doc="master switch: false records nothing and sends no alert"
+            ),
+            stage=env.string(STAGE, "dev", doc="stage name in alerts and logs") or "dev",
             sentry=SentrySettings.from_env(env),
             alert_recipients=AlertRecipients.from_env(env),
             log_levels=levels,
             redis=RedisSettings.from_env(env),
-            metrics_series_cap=env.integer(METRICS_SERIES_CAP, 2000, 1),
-            metrics_store_timeout=env.number(METRICS_STORE_TIMEOUT_SECONDS, 0.5, 0.01, 10.0),
-            metrics_store_retry_after=env.number(METRICS_STORE_RETRY_AFTER_SECONDS, 10.0, 0.0, 3600.0),
-            slow_transaction_ms=env.number(SLOW_TRANSACTION_THRESHOLD_MS, 1000.0, 0.0, 900_000.0),
+            metrics_series_cap=env.integer(
+                METRICS_SERIES_CAP, 2000, 1, doc="series kept per metric (a label with unbounded values stops here)"
+            ),
+            metrics_store_timeout=env.number(
+                METRICS_STORE_TIMEOUT_SECONDS, 0.5, 0.01, 10.0, doc="Redis timeout of the metric writes"
+            ),
+            metrics_store_retry_after=env.number(
+                METRICS_STORE_RETRY_AFTER_SECONDS, 10.0, 0.0, 3600.0, doc="pause in metric writes after a failed one"
+            ),
+            slow_transaction_ms=env.number(
+                SLOW_TRANSACTION_THRESHOLD_MS,
+                1000.0,
+                0.0,
+                900_000.0,
+                doc="a transaction this slow is logged and counted as slow",
+            ),
         )
 
 
@@ -153,12 +179,18 @@ class DatabaseSettings:
     def from_env(cls, environ: EnvSource = None) -> DatabaseSettings:
         env = env_reader(environ)
         return cls(
-            host=env.string(DB_HOST, "127.0.0.1") or "127.0.0.1",
-            port=env.integer(DB_PORT, 3306, 1, 65535),
-            database=env.string(DB_DATABASE, "askproai") or "askproai",
-            username=env.string(DB_USERNAME, "root") or "root",
-            password=env.secret(DB_PASSWORD),
-            slow_query_ms=env.number(SLOW_QUERY_THRESHOLD_MS, 100.0, 0.0, 900_000.0),
+            host=env.string(DB_HOST, "127.0.0.1", doc="MySQL host") or "127.0.0.1",
+            port=env.integer(DB_PORT, 3306, 1, 65535, doc="MySQL port"),
+            database=env.string(DB_DATABASE, "askproai", doc="MySQL database") or "askproai",
+            username=env.string(DB_USERNAME, "root", doc="MySQL user") or "root",
+            password=env.secret(DB_PASSWORD, doc="MySQL password"),
+            slow_query_ms=env.number(
+                SLOW_QUERY_THRESHOLD_MS,
+                100.0,
+                0.0,
+                900_000.0,
+                doc="a query this slow is logged (as a fingerprint) and counted",
+            ),
         )
 
 
@@ -169,10 +201,10 @@ class RedisSettings:
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> RedisSettings:
         env = env_reader(environ)
-        url = env.secret(REDIS_URL)
-        if url.source == "unset":
-            url = Secret(REDIS_URL, "env", "redis://127.0.0.1:6379/0")
-        elif url.source == "env" and not url.reference.startswith(("redis://", "rediss://", "unix://")):
+        url = env.secret(
+            REDIS_URL, default="redis://127.0.0.1:6379/0", doc="Redis of the metric store (a URL may hold a password)"
+        )
+        if url.source == "env" and not url.reference.startswith(("redis://", "rediss://", "unix://")):
             url = env.fail(f"{REDIS_URL} must be a redis://, rediss:// or unix:// URL", url)
         return cls(url=url)
 
@@ -186,7 +218,7 @@ class StripeSettings:
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> StripeSettings:
         env = env_reader(environ)
-        key = env.secret(STRIPE_SECRET_KEY)
+        key = env.secret(STRIPE_SECRET_KEY, doc="Stripe secret or restricted key (`sk_...`/`rk_...`)")
         if key.source == "env" and not key.reference.startswith(("sk_", "rk_")):
             key = env.fail(
                 f"{STRIPE_SECRET_KEY} must be a Stripe secret or restricted key (sk_... or rk_...)",
@@ -194,8 +226,11 @@ class StripeSettings:
             )
         return cls(
             secret_key=key,
-            webhook_secrets=env.secret(STRIPE_WEBHOOK_SECRET),
-            api_base=env.url(STRIPE_API_BASE),
+            webhook_secrets=env.secret(
+                STRIPE_WEBHOOK_SECRET,
+                doc="Stripe webhook signing secrets (`whsec_...`), comma-separated while one is rolled",
+            ),
+            api_base=env.url(STRIPE_API_BASE, doc="Stripe API base URL (localstripe locally); unset is Stripe's"),
         )
 
 
@@ -210,9 +245,12 @@ class QueueSettings:
         env = env_reader(environ)
         return cls(
             urls={
-                "default": env.url(DEFAULT_QUEUE_URL),
-                "webhooks": env.url(WEBHOOKS_QUEUE_URL),
-                "stripe": env.url(STRIPE_QUEUE_URL),
+                "default": env.url(DEFAULT_QUEUE_URL, doc="the default queue whose depth the health check reports"),
+                "webhooks": env.url(
+                    WEBHOOKS_QUEUE_URL,
+                    doc="the webhooks queue (its depth in the health check; where StripeWebhookFunction queues events)",
+                ),
+                "stripe": env.url(STRIPE_QUEUE_URL, doc="the stripe queue whose depth the health check reports"),
             }
         )
 

@@ -45,14 +45,31 @@ class HealthSettings:
         env = env_reader(environ)
         return cls(
             monitoring=MonitoringSettings.from_env(env),
-            secret=env.secret(HEALTH_CHECK_SECRET),
+            secret=env.secret(
+                HEALTH_CHECK_SECRET, doc="secret of `GET /api/health` (`X-Health-Check-Secret`); unset closes it"
+            ),
             database=DatabaseSettings.from_env(env),
             stripe=StripeSettings.from_env(env),
             queues=QueueSettings.from_env(env),
-            check_timeout=env.number(HEALTH_CHECK_TIMEOUT_SECONDS, 3.0, 0.05, 25.0),
-            queue_warning_size=env.integer(HEALTH_QUEUE_WARNING_SIZE, 1000, 0),
-            disk_path=env.string(HEALTH_DISK_PATH, "/tmp") or "/tmp",  # noqa: S108 - Lambda's only writable disk
-            disk_warning_percent=env.number(HEALTH_DISK_WARNING_PERCENT, 90.0, 0.0, 100.0),
-            memory_warning_percent=env.number(HEALTH_MEMORY_WARNING_PERCENT, 85.0, 0.0, 100.0),
-            memory_limit_mb=env.integer(LAMBDA_MEMORY_SIZE, 0, 0) or None,
+            check_timeout=env.number(
+                HEALTH_CHECK_TIMEOUT_SECONDS,
+                3.0,
+                0.05,
+                25.0,
+                doc="timeout of each health check (and of the security processor's MySQL writes)",
+            ),
+            queue_warning_size=env.integer(
+                HEALTH_QUEUE_WARNING_SIZE, 1000, 0, doc="a queue this deep makes the health check warn"
+            ),
+            disk_path=env.string(HEALTH_DISK_PATH, "/tmp", doc="disk the health check measures") or "/tmp",  # noqa: S108 - Lambda's only writable disk
+            disk_warning_percent=env.number(
+                HEALTH_DISK_WARNING_PERCENT, 90.0, 0.0, 100.0, doc="disk use that makes the health check warn"
+            ),
+            memory_warning_percent=env.number(
+                HEALTH_MEMORY_WARNING_PERCENT, 85.0, 0.0, 100.0, doc="memory use that makes the health check warn"
+            ),
+            memory_limit_mb=env.integer(
+                LAMBDA_MEMORY_SIZE, 0, 0, doc="the function's memory (set by Lambda): the memory check's limit"
+            )
+            or None,
         )

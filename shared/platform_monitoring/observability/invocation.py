@@ -16,7 +16,7 @@ from platform_monitoring.observability.logging import (
     request_metadata,
 )
 from platform_monitoring.observability.metrics import METRICS_ROUTE, metrics, recorder, use_store
-from platform_monitoring.observability.sentry import init_sentry
+from platform_monitoring.observability.sentry import init_sentry, invocation_transaction
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
@@ -33,7 +33,8 @@ def configure(settings: MonitoringSettings) -> None:
 def instrument(handler: LambdaHandler) -> LambdaHandler:
     """Per-invocation observability for a Lambda handler.
 
-    Sets the correlation ID and request context on every channel; records the HTTP
+    Opens the invocation's Sentry transaction (when Sentry is on and sampling it); sets the
+    correlation ID and request context on every channel; records the HTTP
     metrics of API requests and the process memory; writes the invocation's Prometheus
     updates in one round trip and flushes CloudWatch metrics; echoes the correlation ID
     on API responses.
@@ -67,12 +68,25 @@ def instrument(handler: LambdaHandler) -> LambdaHandler:
             **request_metadata(event),
         )
         cold_start = False
-        response = flushing_handler(event, context)
+        with invocation_transaction(*transaction_name(event, context)) as transaction:
+            response = flushing_handler(event, context)
+            if transaction is not None and isinstance(response, dict) and "statusCode" in response:
+                transaction.set_http_status(int(response["statusCode"]))
         if isinstance(response, dict) and "statusCode" in response:
             _set_response_header(response, CORRELATION_HEADER, correlation_id)
         return response
 
     return wrapper
+
+
+def transaction_name(event: Mapping[str, Any], context: Any) -> tuple[str, str]:
+    """(name, source) of the invocation's Sentry transaction: `GET /api/health` (the route
+    template, as the metrics use) for an API request, else the function's name."""
+    route = event.get("resource") if "httpMethod" in event else None
+    if isinstance(route, str):
+        return f"{str(event.get('httpMethod', '')).upper()} {route}", "route"
+    function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or getattr(context, "function_name", None) or "local"
+    return str(function), "component"
 
 
 def record_invocation(event: Mapping[str, Any], context: Any, status: int, duration_ms: float) -> None:

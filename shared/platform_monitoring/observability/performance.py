@@ -18,7 +18,8 @@ raises, `external_api_errors_total` (all by `service`). Queries through the pymy
 connection `mysql_connection` hands out are timed; one at or over
 SLOW_QUERY_THRESHOLD_MS (100 ms) is logged on the performance channel as a fingerprint (every
 literal replaced by `?`, so parameters and secrets never reach the log) and counted in
-`slow_queries_total`.
+`slow_queries_total`; with Sentry performance on, each query is a `db.sql.query` span of the
+invocation's transaction, described by the same fingerprint.
 
 Transaction and API names become label values: use a fixed set of names, never an ID.
 """
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from platform_monitoring.core.masking import mask_text
 from platform_monitoring.observability.logging import performance_log
 from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.observability.sentry import sql_span
 
 if TYPE_CHECKING:
     import pymysql.connections
@@ -234,7 +236,8 @@ def monitored_connection_class() -> type[Any]:
         def query(self, sql: str | bytes, unbuffered: bool = False) -> int:
             started = time.perf_counter()
             try:
-                rows: int = super().query(sql, unbuffered)
+                with sql_span(lambda: query_fingerprint(sql), {"db.system": "mysql", "db.name": self.db}):
+                    rows: int = super().query(sql, unbuffered)
                 return rows
             finally:
                 elapsed_ms = (time.perf_counter() - started) * 1000

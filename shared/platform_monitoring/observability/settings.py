@@ -18,4 +18,9 @@ class MetricsSettings:
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> MetricsSettings:
         env = env_reader(environ)
-        return cls(monitoring=MonitoringSettings.from_env(env), secret=env.secret(METRICS_SECRET))
+        return cls(
+            monitoring=MonitoringSettings.from_env(env),
+            secret=env.secret(
+                METRICS_SECRET, doc="secret of `GET /api/metrics` (`X-Metrics-Secret` or Bearer); unset closes it"
+            ),
+        )

@@ -24,7 +24,10 @@ class ScheduledChecksSettings:
     def from_env(cls, environ: EnvSource = None) -> ScheduledChecksSettings:
         env = env_reader(environ)
         health = HealthSettings.from_env(env)
-        url = env.url(WATCHDOG_PING_URL)
+        url = env.url(
+            WATCHDOG_PING_URL,
+            doc="the Watchdog heartbeat's dead-man URL (https; `/fail` appended when a run errored); unset is off",
+        )
         if url is not None and not url.startswith(("https://", *_LOOPBACK_HTTP)):
             # The ping URL is a credential of sorts (anyone holding it can fake heartbeats): never in clear.
             url = env.fail(f"{WATCHDOG_PING_URL} must be an https:// URL, got {url.partition('://')[0]}://...", None)
@@ -32,5 +35,5 @@ class ScheduledChecksSettings:
             health=health,
             alerting=AlertingSettings.from_env(env, monitoring=health.monitoring),
             watchdog_url=url,
-            watchdog_timeout=env.number(WATCHDOG_TIMEOUT_SECONDS, 3.0, 0.5, 10.0),
+            watchdog_timeout=env.number(WATCHDOG_TIMEOUT_SECONDS, 3.0, 0.5, 10.0, doc="timeout of the Watchdog ping"),
         )

@@ -46,9 +46,11 @@ class SecuritySettings:
     aws_timeout: float
 
     def require(self) -> None:
-        for name, value in ((SECURITY_BLOCKS_TABLE, self.blocks_table), (SECURITY_WINDOWS_TABLE, self.windows_table)):
-            if not value:
-                raise ConfigurationError(f"{name} is required for security monitoring but not set")
+        """Raise one ConfigurationError naming every table SecurityMonitor cannot do without."""
+        tables = ((SECURITY_BLOCKS_TABLE, self.blocks_table), (SECURITY_WINDOWS_TABLE, self.windows_table))
+        missing = [f"{name} is required for security monitoring but not set" for name, value in tables if not value]
+        if missing:
+            raise ConfigurationError.of(missing)
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> SecuritySettings:
@@ -57,19 +59,33 @@ class SecuritySettings:
 
         def window(rule: WindowRule, limit: str, seconds: str) -> WindowRule:
             return WindowRule(
-                rule.name, env.integer(limit, rule.limit, 1), env.integer(seconds, rule.window_seconds, 1), rule.types
+                rule.name,
+                env.integer(
+                    limit, rule.limit, 1, doc=f"events of the {rule.name} rule that block an address within its window"
+                ),
+                env.integer(seconds, rule.window_seconds, 1, doc=f"window of the {rule.name} rule"),
+                rule.types,
             )
 
-        allowlist = env.string(SECURITY_ALLOWLIST)
+        allowlist = env.string(
+            SECURITY_ALLOWLIST, doc="addresses and CIDR ranges never blocked, comma-separated (Stripe's are always)"
+        )
         try:
             Allowlist.parse(allowlist)
         except ValueError as error:
             allowlist = env.fail(f"{SECURITY_ALLOWLIST} holds an invalid address or CIDR range: {error}", None)
-        block_seconds = env.integer(SECURITY_BLOCK_SECONDS, defaults.block_seconds, 60)
+        block_seconds = env.integer(
+            SECURITY_BLOCK_SECONDS,
+            defaults.block_seconds,
+            60,
+            doc="first block's length; repeat offenders get longer ones",
+        )
         return cls(
-            blocks_table=env.string(SECURITY_BLOCKS_TABLE),
-            windows_table=env.string(SECURITY_WINDOWS_TABLE),
-            queue_url=env.url(SECURITY_EVENTS_QUEUE_URL),
+            blocks_table=env.string(SECURITY_BLOCKS_TABLE, doc="DynamoDB table of blocked addresses"),
+            windows_table=env.string(
+                SECURITY_WINDOWS_TABLE, doc="DynamoDB table of the blocking rules' counting windows"
+            ),
+            queue_url=env.url(SECURITY_EVENTS_QUEUE_URL, doc="SQS queue `POST /api/events` puts security events on"),
             allowlist=allowlist,
             rules=BlockingRules(
                 failed_logins=window(
@@ -78,9 +94,17 @@ class SecuritySettings:
                 security_events=window(defaults.security_events, SECURITY_EVENT_LIMIT, SECURITY_EVENT_WINDOW_SECONDS),
                 rate_limit=window(defaults.rate_limit, SECURITY_RATE_LIMIT_LIMIT, SECURITY_RATE_LIMIT_WINDOW_SECONDS),
                 block_seconds=block_seconds,
-                max_block_seconds=env.integer(SECURITY_MAX_BLOCK_SECONDS, defaults.max_block_seconds, block_seconds),
+                max_block_seconds=env.integer(
+                    SECURITY_MAX_BLOCK_SECONDS, defaults.max_block_seconds, block_seconds, doc="longest block"
+                ),
             ),
-            aws_timeout=env.number(SECURITY_AWS_TIMEOUT_SECONDS, 2.0, 0.1, 25.0),
+            aws_timeout=env.number(
+                SECURITY_AWS_TIMEOUT_SECONDS,
+                2.0,
+                0.1,
+                25.0,
+                doc="timeout of security monitoring's DynamoDB and SQS calls",
+            ),
         )
 
 
@@ -99,10 +123,17 @@ class EventsSettings:
         env = env_reader(environ)
         return cls(
             monitoring=MonitoringSettings.from_env(env),
-            secret=env.secret(EVENTS_SECRET),
+            secret=env.secret(
+                EVENTS_SECRET,
+                doc="HMAC secret of `POST /api/events` (comma-separated to roll one); unset closes it",
+            ),
             security=SecuritySettings.from_env(env),
-            tolerance_seconds=env.integer(EVENTS_TOLERANCE_SECONDS, 300, 1, 3600),
-            max_bytes=env.integer(EVENTS_MAX_BYTES, WEBHOOK_MAX_BYTES_LIMIT, 1, 6 * 1024 * 1024),
+            tolerance_seconds=env.integer(
+                EVENTS_TOLERANCE_SECONDS, 300, 1, 3600, doc="age of a signed events request accepted"
+            ),
+            max_bytes=env.integer(
+                EVENTS_MAX_BYTES, WEBHOOK_MAX_BYTES_LIMIT, 1, 6 * 1024 * 1024, doc="largest `POST /api/events` body"
+            ),
         )
 
 
@@ -124,7 +155,13 @@ class SecurityProcessorSettings:
             monitoring=monitoring,
             security=SecuritySettings.from_env(env),
             database=DatabaseSettings.from_env(env),
-            db_timeout=env.number(HEALTH_CHECK_TIMEOUT_SECONDS, 3.0, 0.05, 25.0),
+            db_timeout=env.number(
+                HEALTH_CHECK_TIMEOUT_SECONDS,
+                3.0,
+                0.05,
+                25.0,
+                doc="timeout of each health check (and of the security processor's MySQL writes)",
+            ),
         )
 
 
@@ -142,5 +179,8 @@ class SecurityApiSettings:
         return cls(
             monitoring=MonitoringSettings.from_env(env),
             security=SecuritySettings.from_env(env),
-            secret=env.secret(ALERTS_API_SECRET),
+            secret=env.secret(
+                ALERTS_API_SECRET,
+                doc="secret of the alerts and security-blocks APIs (`X-Alerts-Secret` or Bearer); unset closes them",
+            ),
         )

@@ -37,10 +37,27 @@ class StripeWebhookSettings:
         return cls(
             monitoring=MonitoringSettings.from_env(env),
             stripe=StripeSettings.from_env(env),
-            queue_url=env.url(WEBHOOKS_QUEUE_URL),
-            tolerance_seconds=env.integer(STRIPE_WEBHOOK_TOLERANCE_SECONDS, 300, 1, 86_400),
-            max_bytes=env.integer(STRIPE_WEBHOOK_MAX_BYTES, WEBHOOK_MAX_BYTES_LIMIT, 1, WEBHOOK_MAX_BYTES_LIMIT),
-            aws_timeout=env.number(WEBHOOK_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 25.0),
+            queue_url=env.url(
+                WEBHOOKS_QUEUE_URL,
+                doc="the webhooks queue (its depth in the health check; where StripeWebhookFunction queues events)",
+            ),
+            tolerance_seconds=env.integer(
+                STRIPE_WEBHOOK_TOLERANCE_SECONDS, 300, 1, 86_400, doc="age of a Stripe signature accepted"
+            ),
+            max_bytes=env.integer(
+                STRIPE_WEBHOOK_MAX_BYTES,
+                WEBHOOK_MAX_BYTES_LIMIT,
+                1,
+                WEBHOOK_MAX_BYTES_LIMIT,
+                doc="largest webhook body (an SQS message holds 256 KiB)",
+            ),
+            aws_timeout=env.number(
+                WEBHOOK_AWS_TIMEOUT_SECONDS,
+                3.0,
+                0.1,
+                25.0,
+                doc="timeout of the webhook functions' SQS and DynamoDB calls",
+            ),
         )
 
 
@@ -60,9 +77,22 @@ class WebhookProcessorSettings:
         monitoring = MonitoringSettings.from_env(env)
         return cls(
             monitoring=monitoring,
-            idempotency_table=env.required(IDEMPOTENCY_TABLE),
-            idempotency_expiry_seconds=env.integer(IDEMPOTENCY_EXPIRY_SECONDS, IDEMPOTENCY_EXPIRY_DEFAULT, 3600),
-            aws_timeout=env.number(WEBHOOK_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 25.0),
+            idempotency_table=env.required(
+                IDEMPOTENCY_TABLE, doc="DynamoDB table of processed Stripe event IDs (Powertools idempotency)"
+            ),
+            idempotency_expiry_seconds=env.integer(
+                IDEMPOTENCY_EXPIRY_SECONDS,
+                IDEMPOTENCY_EXPIRY_DEFAULT,
+                3600,
+                doc="how long a processed Stripe event ID is remembered (30 days)",
+            ),
+            aws_timeout=env.number(
+                WEBHOOK_AWS_TIMEOUT_SECONDS,
+                3.0,
+                0.1,
+                25.0,
+                doc="timeout of the webhook functions' SQS and DynamoDB calls",
+            ),
         )
 
 
@@ -91,13 +121,39 @@ class ReconciliationSettings:
         from platform_monitoring.webhooks.processor import HANDLERS  # noqa: PLC0415 - settings stay light
 
         env = env_reader(environ)
-        types = tuple(t.strip() for t in (env.string(STRIPE_RECONCILE_TYPES) or "").split(",") if t.strip())
+        types = tuple(
+            t.strip()
+            for t in (
+                env.string(
+                    STRIPE_RECONCILE_TYPES,
+                    doc="event types reconciled, comma-separated; unset: every type the processor handles",
+                )
+                or ""
+            ).split(",")
+            if t.strip()
+        )
         return cls(
             processor=WebhookProcessorSettings.from_env(env),
             stripe=StripeSettings.from_env(env),
-            checkpoint_table=env.required(STRIPE_RECONCILIATION_TABLE),
-            overlap_seconds=env.integer(STRIPE_RECONCILE_OVERLAP_SECONDS, 300, 0, 86_400),
-            settle_seconds=env.integer(STRIPE_RECONCILE_SETTLE_SECONDS, 120, 0, 3600),
+            checkpoint_table=env.required(
+                STRIPE_RECONCILIATION_TABLE, doc="DynamoDB table of reconciliation's checkpoint and lease"
+            ),
+            overlap_seconds=env.integer(
+                STRIPE_RECONCILE_OVERLAP_SECONDS,
+                300,
+                0,
+                86_400,
+                doc="reconciliation re-reads this long before its checkpoint (clock skew)",
+            ),
+            settle_seconds=env.integer(
+                STRIPE_RECONCILE_SETTLE_SECONDS,
+                120,
+                0,
+                3600,
+                doc="events younger than this are left to their webhooks in flight",
+            ),
             event_types=types or tuple(HANDLERS),
-            stripe_timeout=env.number(STRIPE_API_TIMEOUT_SECONDS, 10.0, 1.0, 60.0),
+            stripe_timeout=env.number(
+                STRIPE_API_TIMEOUT_SECONDS, 10.0, 1.0, 60.0, doc="Stripe API timeout of reconciliation"
+            ),
         )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from platform_monitoring.alerting.settings import AlertDispatcherSettings
+from platform_monitoring.alerting.rules import RuleSet
+from platform_monitoring.alerting.settings import AlertDispatcherSettings, AlertingSettings
 from platform_monitoring.core.config import ConfigurationError, EnvReader, load_settings
 from platform_monitoring.health.settings import HealthSettings
 from platform_monitoring.security.settings import SecuritySettings
@@ -69,3 +70,46 @@ def test_a_collecting_reader_goes_on_with_the_default() -> None:
 
     assert reader.integer("X", 7) == 7
     assert reader.errors == ["X must be an integer, got 'many'"]
+
+
+def test_alerting_require_names_every_missing_table_at_once() -> None:
+    settings = AlertingSettings.from_env({"ALERTS_TABLE": "alerts", "ALERTS_TOPIC_ARN": ""})
+
+    with pytest.raises(ConfigurationError) as raised:
+        settings.require()
+
+    named = [error.split()[0] for error in raised.value.errors]
+    assert named == ["ALERT_WINDOWS_TABLE", "ALERT_SILENCES_TABLE", "ALERTS_TOPIC_ARN"]
+    assert str(raised.value).startswith("3 settings are wrong: ")
+
+
+def test_security_require_names_both_tables_in_one_error() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        SecuritySettings.from_env({}).require()
+
+    assert "SECURITY_BLOCKS_TABLE" in str(raised.value)
+    assert "SECURITY_WINDOWS_TABLE" in str(raised.value)
+
+
+def test_the_dispatcher_names_its_own_table_beside_alertings() -> None:
+    settings = AlertDispatcherSettings.from_env({"ALERTS_TABLE": "a", "ALERT_WINDOWS_TABLE": "w"})
+
+    with pytest.raises(ConfigurationError) as raised:
+        settings.require()
+
+    assert [error.split()[0] for error in raised.value.errors] == [
+        "ALERT_DELIVERIES_TABLE",
+        "ALERT_SILENCES_TABLE",
+        "ALERTS_TOPIC_ARN",
+    ]
+
+
+def test_every_wrong_rule_override_is_named() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        RuleSet.load("payment_failure.threshold=-1,no_such_rule.severity=high,high_error_rate.window_seconds=soon")
+
+    joined = " | ".join(raised.value.errors)
+    assert len(raised.value.errors) == 3
+    assert "'payment_failure.threshold=-1'" in joined
+    assert "no rule 'no_such_rule'" in joined
+    assert "'high_error_rate.window_seconds=soon'" in joined

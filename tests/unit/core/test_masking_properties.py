@@ -359,7 +359,7 @@ def sentry_client() -> Iterator[tuple[sentry_sdk.Client, RecordingTransport]]:
         assert sentry.init_sentry(SentrySettings.from_env(env))
     finally:
         sentry_sdk.init, sentry._sentry_started = real_init, started
-    assert options["before_send"] is options["before_send_transaction"]
+    assert options["before_send_transaction"] is sentry.sentry_before_send_transaction
     transport = RecordingTransport()
     options.pop("integrations")
     client = sentry_sdk.Client(**options, default_integrations=False, transport=transport)

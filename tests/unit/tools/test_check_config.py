@@ -33,3 +33,23 @@ def test_two_bad_variables_are_both_named(tmp_path: Path, capsys: pytest.Capture
     assert "HEALTH_CHECK_TIMEOUT_SECONDS must be a number" in health
     assert "STRIPE_SECRET_KEY must be a Stripe secret or restricted key" in health
     assert "pk_live_never_echoed" not in out
+
+
+def test_the_tables_a_builder_requires_are_named_with_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "ALERTS_TABLE=\nALERT_SILENCES_TABLE=\nSECURITY_WINDOWS_TABLE=\nHEALTH_QUEUE_WARNING_SIZE=many\n"
+    )
+
+    assert check_config.main(["--env-file", str(env_file)]) == 1
+
+    out = capsys.readouterr().out
+    scheduled = out.split("FAIL ScheduledChecksFunction:")[1].split("FAIL ")[0]
+    assert "ALERTS_TABLE is required for alerting" in scheduled
+    assert "ALERT_SILENCES_TABLE is required for alerting" in scheduled
+    assert "HEALTH_QUEUE_WARNING_SIZE must be an integer" in scheduled  # a bad value beside them
+    guard = out.split("FAIL IpGuardFunction:")[1].split("FAIL ")[0]
+    assert "SECURITY_WINDOWS_TABLE is required for security monitoring" in guard
+    assert "PASS MetricsFunction" in out
