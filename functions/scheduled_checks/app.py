@@ -1,6 +1,6 @@
 """ScheduledChecksFunction: every minute (EventBridge), the health checks, their gauges, the rules
 that need a clock (error rate, database failures, queue backlogs), resolving what cleared and
-escalating what nobody acknowledged."""
+escalating what nobody acknowledged; every 15 minutes the alert quality gauges."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ scheduled = ScheduledChecks(
     database_probe=next((check for check in checks if check.name == "database"), None),
     metric_totals=lambda: http_totals(recorder.backend),
     escalator=build_escalator(settings.alerting, alerting),
+    history=alerting.history,
 )
 clients.preload_health_clients()
 

@@ -331,6 +331,8 @@ class AlertingService:
 
     def _notify(self, rule: AlertRule, new: NewAlert, claim: Claim, count: int) -> AlertDecision:
         suppressed = claim.suppressed
+        if claim.first_seen == new.now:  # a new alert, or a resolved one reopened: a new episode
+            self._episode(lambda: self.store.open_episode(new.id, rule.type, new.now), new.id)
         silence = self.active_silence(rule.type, new.now)
         if silence is not None:
             silenced_until = min(silence.ends_at, new.notify_until)
@@ -452,6 +454,8 @@ class AlertingService:
                 return conflict.record  # acknowledging twice is harmless
             raise
         monitoring_log.info("Alert acknowledged", extra={"alert_id": alert_id, "by": record.acknowledged_by})
+        at = record.acknowledged_at or self.now_ms()
+        self._episode(lambda: self.store.close_episode(record.id, record.first_seen, "acknowledged_at", at), alert_id)
         return record
 
     def resolve(self, alert_id: str, by: str = "api", note: str | None = None) -> AlertRecord:
@@ -463,8 +467,18 @@ class AlertingService:
         now = self.now_ms()
         record = self.store.resolve(alert_id, by, resolution, now, now // 1000 + RESOLVED_RETENTION_SECONDS)
         monitoring_log.info("Alert resolved", extra={"alert_id": alert_id, "resolution": resolution})
+        self._episode(lambda: self.store.close_episode(record.id, record.first_seen, "resolved_at", now), alert_id)
         self._resolved_notice(record)
         return record
+
+    @staticmethod
+    def _episode(write: Callable[[], None], alert_id: str) -> None:
+        """An episode write for the quality statistics: its failure costs a statistic, never the alert."""
+        try:
+            write()
+        except Exception:
+            monitoring_log.exception("Could not record the alert's episode", extra={"alert_id": alert_id})
+            metrics.add_metric(name="AlertingErrors", unit=MetricUnit.Count, value=1)
 
     def clear(self, record: AlertRecord, resolution: str) -> AlertRecord | None:
         """The clock saw the alert's condition clear: resolve it (None if someone else already did)."""
