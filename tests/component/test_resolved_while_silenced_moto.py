@@ -48,7 +48,7 @@ def dispatcher(aws: AwsEmulator, slack: SlackCapture, sender: str) -> AlertDispa
 
 
 def sent_emails(aws: AwsEmulator) -> int:
-    return len(aws.sent_messages()["ses"]["Message"] if "ses" in aws.sent_messages() else [])
+    return len(aws.sent_messages()["ses"].get("RawMessage") or [])
 
 
 def test_the_resolved_notice_reaches_the_channels_the_page_reached(aws: AwsEmulator, slack: SlackCapture) -> None:
@@ -67,6 +67,9 @@ def test_the_resolved_notice_reaches_the_channels_the_page_reached(aws: AwsEmula
     # Then the resolved notice went to the topic, for Slack only, and Slack shows it
     resolved = topic_notifications(aws)[-1]
     assert resolved.kind == "resolved" and resolved.channels == ("slack",)
+    emails_before = sent_emails(aws)
+    dispatcher(aws, slack, SENDER).deliver(firing)  # email now works: the page itself reaches email too
+    assert sent_emails(aws) == emails_before + 1
     emails_before = sent_emails(aws)
     dispatcher(aws, slack, SENDER).deliver(resolved)
     assert len(slack.messages) == 2 and "Resolved" in str(slack.messages[-1])
