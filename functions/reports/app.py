@@ -1,6 +1,6 @@
 """ReportsFunction: the guide's reviews on EventBridge schedules, each an email (text and HTML with
-small SVG charts) and a Slack summary: `{"report": "daily-critical" | "weekly-security" |
-"monthly-performance"}` (reports/builders.py)."""
+small SVG charts) and a Slack summary; the event names the report: daily-critical, weekly-security or
+monthly-performance (docs/reports.md)."""
 
 from __future__ import annotations
 

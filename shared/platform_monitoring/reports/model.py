@@ -49,6 +49,11 @@ def render_text(report: Report) -> str:
         lines.append(section.heading)
         lines.append("-" * len(section.heading))
         lines.extend(f"{name}: {value}" for name, value in section.facts)
+        shown = {name for name, _ in section.facts}
+        if section.table is None:  # the chart's figures in words too: nothing is only in a picture
+            lines.extend(
+                f"  {label}: {value:g}{section.chart_unit}" for label, value in section.chart if label not in shown
+            )
         if section.table is not None:
             widths = [
                 max(len(cell) for cell in column)
