@@ -48,6 +48,10 @@ PAYMENT_SUCCEEDED = 'type="payment_intent.succeeded",status="processed"'
 Panel = dict[str, Any]
 
 
+WEEK = 'window="7d"'
+P90_7D = 'window="7d",stat="p90"'  # not `quantile`: promtool reserves it for summaries
+
+
 def sel(metric: str, matchers: str = "") -> str:
     """A selector for `metric` restricted to the chosen job(s), plus extra matchers."""
     extra = f",{matchers}" if matchers else ""
@@ -484,6 +488,49 @@ def system_overview() -> dict[str, Any]:
                     "{{channel}} failed",
                 ),
             ],
+        ),
+        row("Alert quality (7 days)"),
+        timeseries(
+            "Times fired and pages sent, by rule",
+            "Per alerting rule over the last 7 days (askproai_alert_rule_fired, askproai_alert_rule_pages; "
+            "set every 15 minutes by ScheduledChecksFunction, GET /api/alerts/stats has 30 days too). A rule "
+            "that pages far more often than it is acted on is a candidate for a higher threshold.",
+            [
+                target(f"max by (rule) ({sel('askproai_alert_rule_fired', WEEK)})", "{{rule}} fired"),
+                target(f"max by (rule) ({sel('askproai_alert_rule_pages', WEEK)})", "{{rule}} pages"),
+            ],
+            width=8,
+        ),
+        timeseries(
+            "Time to acknowledge and to resolve (p90), by rule",
+            "p90 (nearest rank) of the time from an alert firing to its first acknowledgement and to its "
+            "resolution, over the last 7 days (askproai_alert_rule_ack_seconds, askproai_alert_rule_resolve_seconds).",
+            [
+                target(
+                    f"max by (rule) ({sel('askproai_alert_rule_ack_seconds', P90_7D)})",
+                    "{{rule}} ack p90",
+                ),
+                target(
+                    f"max by (rule) ({sel('askproai_alert_rule_resolve_seconds', P90_7D)})",
+                    "{{rule}} resolve p90",
+                ),
+            ],
+            unit="s",
+            width=8,
+        ),
+        timeseries(
+            "Flapping and false-positive candidates, by rule",
+            "Episodes that fired again within the rule's throttle after resolving (flapping), and episodes "
+            "resolved before anyone acknowledged them, over the last 7 days (askproai_alert_rule_flapping, "
+            "askproai_alert_rule_resolved_unacknowledged). Both point at a threshold or window to tune.",
+            [
+                target(f"max by (rule) ({sel('askproai_alert_rule_flapping', WEEK)})", "{{rule}} flapping"),
+                target(
+                    f"max by (rule) ({sel('askproai_alert_rule_resolved_unacknowledged', WEEK)})",
+                    "{{rule}} resolved unacknowledged",
+                ),
+            ],
+            width=8,
         ),
         timeseries(
             "Dropped metric series (per hour)",

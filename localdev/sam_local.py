@@ -108,6 +108,9 @@ def _record_owner(template: Template, event: Mapping[str, Any]) -> str | None:
             return spec.logical_id
         if spec.schedule_events and any(spec.logical_id in rule for rule in rules):
             return spec.logical_id
+        # A schedule with an Input sends that JSON instead of the Scheduled Event (ReportsFunction's reports).
+        if any(schedule.input and json.loads(schedule.input) == dict(event) for schedule in spec.schedule_events):
+            return spec.logical_id
     return None
 
 
@@ -293,6 +296,9 @@ EXPECTATIONS: dict[str, Callable[[Mapping[str, Any]], Check]] = {
     "alerts_silence.json": _fixed(http_answer(201, json_keys("silence"))),
     "ip_guard_request.json": _fixed(allow_policy),
     "scheduled_checks.json": _fixed(json_keys("health")),
+    "reports_daily_critical.json": _fixed(json_keys("report", "subject", "sent")),
+    "reports_weekly_security.json": _fixed(json_keys("report", "subject", "sent")),
+    "reports_monthly_performance.json": _fixed(json_keys("report", "subject", "sent")),
     "security_events_sqs.json": batch_failures(lambda event: []),
     "alert_dispatcher.json": delivered,
     "webhook_processor_batch.json": batch_failures(_poison),

@@ -5,6 +5,7 @@
     POST   /api/alerts/{id}/ack           {"by": "alice", "note": "looking"}     (body optional)
     POST   /api/alerts/{id}/resolve       {"by": "alice", "note": "fixed"}       (body optional)
     GET    /api/alerts/{id}/notifications the delivery history: every attempt, with the provider's reason
+    GET    /api/alerts/stats              ?window=7d|30d  alert quality per rule (alerting/quality.py)
     GET    /api/alerts/silences
     POST   /api/alerts/silences           {"type": "payment_failure", "minutes": 30, "reason": "deploy"}
     DELETE /api/alerts/silences/{id}
@@ -27,6 +28,7 @@ from platform_monitoring.alerting.external import (
     InvalidExternalAlert,
     alertmanager_alerts,
 )
+from platform_monitoring.alerting.quality import WINDOWS, alert_quality
 from platform_monitoring.alerting.rules import SEVERITIES, UnknownAlertType
 from platform_monitoring.alerting.settings import AlertsApiSettings
 from platform_monitoring.alerting.store import STATUSES, AlertConflict, AlertNotFound
@@ -143,6 +145,14 @@ def notifications(alert_id: str) -> Response[str]:
     )
 
 
+@app.get("/api/alerts/stats")
+def stats() -> Response[str]:
+    authorize()
+    window = query("window", tuple(WINDOWS)) or "7d"
+    report = alert_quality(service.rules, service.store, history, now_ms=service.now_ms(), window=window)
+    return json_response(200, report.to_api())
+
+
 # --- silences ---------------------------------------------------------------------------
 @app.get("/api/alerts/silences")
 def list_silences() -> Response[str]:
@@ -221,6 +231,7 @@ def method_not_allowed(path: str, *allowed: str) -> None:
 for _path, _methods in (
     ("/api/alerts", ("GET",)),
     ("/api/alerts/silences", ("GET", "POST")),
+    ("/api/alerts/stats", ("GET",)),
     ("/api/alerts/silences/<silence_id>", ("DELETE",)),
     ("/api/alerts/alertmanager", ("POST",)),
     ("/api/alerts/<alert_id>", ("GET",)),

@@ -1,6 +1,7 @@
 """ScheduledChecksFunction: every minute (EventBridge), the health checks, their gauges, the rules
 that need a clock (error rate, database failures, queue backlogs, the absence rules), resolving what
-cleared, escalating what nobody acknowledged, and the Watchdog heartbeat."""
+cleared, escalating what nobody acknowledged, the Watchdog heartbeat, and every 15 minutes the alert
+quality gauges."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ scheduled = ScheduledChecks(
     watchdog=Watchdog(settings.watchdog_url, recorder, timeout=settings.watchdog_timeout)
     if settings.watchdog_url
     else None,
+    history=alerting.history,
 )
 clients.preload_health_clients()
 

@@ -42,6 +42,9 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "check": ("database", "redis", "stripe_api", "queues", "disk", "memory"),
     "channel": ("email", "slack", "sms"),
     "metric": ("askproai_http_requests_total",),
+    "rule": ("payment_failure", "security_breach_attempt", "queue_backlog"),
+    "window": ("7d", "30d"),
+    "stat": ("median", "p90"),
 }
 STRIPE_EVENT_TYPES = (
     "payment_intent.succeeded",

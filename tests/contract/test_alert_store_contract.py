@@ -21,6 +21,7 @@ from platform_monitoring.alerting.store import (
     AlertNotFound,
     AlertRecord,
     Claim,
+    Episode,
     NewAlert,
     Silence,
 )
@@ -485,3 +486,25 @@ def test_a_sample_at_the_same_time_replaces_the_earlier_one(alert_store: AlertSt
     found = store.sample_since(name, 0)
     assert found == (T0_MS, {"requests": 2.0})
     assert all(isinstance(value, float) for value in found[1].values())
+
+
+def test_episodes_are_listed_by_type_and_time_and_close_once(alert_store: AlertStoreHarness) -> None:
+    store = alert_store.store
+    kind, other = unique("episode_type"), unique("episode_other")  # the real table is shared by the tests
+    pf = unique("pf")
+    store.open_episode(pf, kind, T0_MS)
+    store.open_episode(pf, kind, T0_MS)  # a retry: still one episode
+    store.open_episode(pf, kind, T0_MS + 10 * MINUTE)
+    store.open_episode("qb-abc", other, T0_MS + MINUTE)
+    store.close_episode(pf, T0_MS, "acknowledged_at", T0_MS + MINUTE)
+    store.close_episode(pf, T0_MS, "acknowledged_at", T0_MS + 2 * MINUTE)  # the first wins
+    store.close_episode(pf, T0_MS, "resolved_at", T0_MS + 3 * MINUTE)
+    store.close_episode(pf, T0_MS + 99, "resolved_at", T0_MS + 3 * MINUTE)  # no such episode
+    found = sorted(store.episodes(kind, T0_MS, T0_MS + 10 * MINUTE), key=lambda e: e.fired_at)
+    assert found == [
+        Episode(pf, kind, T0_MS, T0_MS + MINUTE, T0_MS + 3 * MINUTE),
+        Episode(pf, kind, T0_MS + 10 * MINUTE),
+    ]
+    assert store.episodes(kind, T0_MS + 1, T0_MS + 10 * MINUTE - 1) == []
+    assert [e.alert_id for e in store.episodes(other, 0, T0_MS * 2)] == ["qb-abc"]
+    assert not [r for r in store.alerts() if r.id.startswith("episode#")]  # episodes are not alerts

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from platform_monitoring.alerting.delivery.history import DynamoDeliveryHistory
 from platform_monitoring.alerting.notification import Notification, Publisher, SnsPublisher
 from platform_monitoring.alerting.rules import RuleSet
 from platform_monitoring.alerting.service import AlertingService
@@ -34,12 +35,18 @@ def service(
     )
 
 
-def moto_service(aws: Any, clock: Clock | None = None, overrides: str | None = None) -> AlertingService:
-    """AlertingService on an AwsEmulator's DynamoDB tables and SNS alerts topic (real HTTP)."""
+def moto_service(
+    aws: Any, clock: Clock | None = None, overrides: str | None = None, *, history: bool = False
+) -> AlertingService:
+    """AlertingService on an AwsEmulator's DynamoDB tables and SNS alerts topic (real HTTP); with
+    `history`, reading whom an alert paged from AlertDeliveryHistoryTable."""
     resources: Mapping[str, Mapping[str, str]] = aws.resources
     store = DynamoAlertStore(aws.client("dynamodb"), "AlertsTable", "AlertWindowsTable", "AlertSilencesTable")
     publisher = SnsPublisher(aws.client("sns"), resources["AlertsTopic"]["Arn"])
-    return service(store, publisher, clock, overrides)
+    if not history:
+        return service(store, publisher, clock, overrides)
+    delivery_history = DynamoDeliveryHistory(aws.client("dynamodb"), "AlertDeliveryHistoryTable")
+    return service(store, publisher, clock, overrides, history=delivery_history)
 
 
 def published(publisher: Publisher) -> list[Notification]:

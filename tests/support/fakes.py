@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
@@ -26,9 +27,11 @@ from platform_monitoring.alerting.store import (
     AlertNotFound,
     AlertRecord,
     Claim,
+    Episode,
     NewAlert,
     Silence,
     _context_json,
+    episode_id,
 )
 from platform_monitoring.observability.catalog import CATALOG
 from platform_monitoring.observability.store import DROPPED_METRIC, Update, series_key
@@ -112,6 +115,7 @@ class InMemoryAlertStore:
         self.records: dict[str, dict[str, Any]] = {}
         self.silence_items: dict[str, Silence] = {}
         self.samples: dict[str, dict[int, dict[str, float]]] = {}
+        self.episode_items: dict[str, Episode] = {}
         self.requests = 0
 
     def _count_request(self) -> None:
@@ -284,6 +288,28 @@ class InMemoryAlertStore:
             "expires_at": expires_at,
         }
         return self._transition(alert_id, ACTIVE, values, "resolved")
+
+    def open_episode(self, alert_id: str, alert_type: str, fired_at: int) -> None:
+        with self._lock:
+            self._count_request()
+            key = episode_id(alert_id, fired_at)
+            self.episode_items.setdefault(key, Episode(alert_id, alert_type, fired_at))
+
+    def close_episode(self, alert_id: str, fired_at: int, field: str, at_ms: int) -> None:
+        with self._lock:
+            self._count_request()
+            key = episode_id(alert_id, fired_at)
+            episode = self.episode_items.get(key)
+            if episode is not None and getattr(episode, field) is None:
+                self.episode_items[key] = replace(episode, **{field: at_ms})
+
+    def episodes(self, alert_type: str, since_ms: int, until_ms: int) -> list[Episode]:
+        with self._lock:
+            self._count_request()
+            return sorted(
+                (e for e in self.episode_items.values() if e.type == alert_type and since_ms <= e.fired_at <= until_ms),
+                key=lambda e: e.fired_at,
+            )
 
     def put_silence(self, silence: Silence, expires_at: int) -> None:
         with self._lock:
@@ -540,3 +566,8 @@ class InMemoryDeliveryHistory:
         with self._lock:
             found = sorted((a for a in self.attempts if a.alert_id == alert_id), key=lambda a: a.sort_key)
             return found[-limit:]
+
+    def since(self, alert_id: str, since_ms: int) -> list[DeliveryAttempt]:
+        with self._lock:
+            found = (a for a in self.attempts if a.alert_id == alert_id and a.at >= since_ms)
+            return sorted(found, key=lambda a: a.sort_key)

@@ -24,6 +24,12 @@ alert has been firing unacknowledged for the step's `after_seconds`, the last st
 `repeat_seconds`, and nothing after `stop_after_seconds`; an acknowledged alert still active
 after `ack_timeout_seconds` becomes unacknowledged and pages again. `<type>.escalation=none`
 turns it off for an environment.
+
+`notify_resolved_when_silenced` (default true): an alert that resolves while its type is silenced
+still sends its resolved notice to the channels that received its firing notification (the
+delivery history knows them; Alertmanager's users asked for it, #226), so whoever was paged
+learns it is over. An alert that fired during the silence paged nobody and sends no notice;
+false keeps a silence quiet both ways.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ KINDS = ("count", "condition", "absence")
 _OPTIONAL_PARAMS = {"absence": ("event_type", "active_hours", "days", "time_zone")}
 _INT_FIELDS = ("window_seconds", "throttle_seconds", "min_requests")
 _CHANNEL_FIELDS = ("channels", "resolved_channels")
+_BOOL_FIELDS = ("notify_resolved_when_silenced",)
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,7 @@ class AlertRule:
     escalation: Escalation | None = None
     # What only the rule's evaluator reads (see the module docstring); not part of equality.
     params: Mapping[str, Any] = dataclass_field(default_factory=dict, compare=False)
+    notify_resolved_when_silenced: bool = True
 
     @property
     def window_ms(self) -> int:
@@ -158,9 +166,18 @@ def _rule(alert_type: str, data: Mapping[str, Any]) -> AlertRule:
         min_requests=int(data.get("min_requests", 0)),
         escalation=_escalation(data["escalation"]) if data.get("escalation") else None,
         params=dict(data.get("params", {})),
+        notify_resolved_when_silenced=_flag(data.get("notify_resolved_when_silenced", True), alert_type),
     )
     _validate(rule, f"{RULES_FILE.name}: rule {alert_type}")
     return rule
+
+
+def _flag(value: Any, alert_type: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"{RULES_FILE.name}: rule {alert_type}: notify_resolved_when_silenced is true or false"
+        )
+    return value
 
 
 def _escalation(data: Mapping[str, Any]) -> Escalation:
@@ -307,7 +324,12 @@ def _parse_field(field: str, value: str) -> Any:
         return value.lower()
     if field == "escalation" and value == "none":
         return None
+    if field in _BOOL_FIELDS:
+        if value.lower() not in ("true", "false"):
+            raise ValueError(f"{field} is true or false")
+        return value.lower() == "true"
     raise ValueError(
         f"field {field!r} cannot be overridden "
-        f"(threshold, severity, escalation=none, {', '.join(_INT_FIELDS + _CHANNEL_FIELDS)}, or the rule's params)"
+        f"(threshold, severity, escalation=none, {', '.join(_INT_FIELDS + _CHANNEL_FIELDS + _BOOL_FIELDS)}, "
+        "or the rule's params)"
     )

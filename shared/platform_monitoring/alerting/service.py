@@ -32,6 +32,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from platform_monitoring.alerting.delivery.history import DeliveryHistory
 from platform_monitoring.alerting.notification import Notification, Publisher
 from platform_monitoring.alerting.rules import SEVERITIES, AlertRule, RuleSet
 from platform_monitoring.alerting.settings import DEFAULT_RUNBOOK_BASE_URL
@@ -126,6 +127,7 @@ class AlertingService:
         stage: str = "dev",
         enabled: bool = True,
         clock: Callable[[], float] = time.time,
+        history: DeliveryHistory | None = None,
     ) -> None:
         self.rules = rules
         self.store = store
@@ -134,6 +136,7 @@ class AlertingService:
         self.stage = stage
         self.enabled = enabled
         self.clock = clock
+        self.history = history  # whom an alert paged: a resolved notice during a silence goes there
         # alert id -> (end of its throttle period, the window count) as this process last saw it.
         # Only a hint: the store's conditional write decides; a stale entry costs one extra request.
         self._throttled: dict[str, tuple[int, int]] = {}
@@ -348,6 +351,8 @@ class AlertingService:
 
     def _notify(self, rule: AlertRule, new: NewAlert, claim: Claim, count: int) -> AlertDecision:
         suppressed = claim.suppressed
+        if claim.first_seen == new.now:  # a new alert, or a resolved one reopened: a new episode
+            self._episode(lambda: self.store.open_episode(new.id, rule.type, new.now), new.id)
         silence = self.active_silence(rule.type, new.now)
         if silence is not None:
             silenced_until = min(silence.ends_at, new.notify_until)
@@ -469,6 +474,8 @@ class AlertingService:
                 return conflict.record  # acknowledging twice is harmless
             raise
         monitoring_log.info("Alert acknowledged", extra={"alert_id": alert_id, "by": record.acknowledged_by})
+        at = record.acknowledged_at or self.now_ms()
+        self._episode(lambda: self.store.close_episode(record.id, record.first_seen, "acknowledged_at", at), alert_id)
         return record
 
     def resolve(self, alert_id: str, by: str = "api", note: str | None = None) -> AlertRecord:
@@ -480,8 +487,18 @@ class AlertingService:
         now = self.now_ms()
         record = self.store.resolve(alert_id, by, resolution, now, now // 1000 + RESOLVED_RETENTION_SECONDS)
         monitoring_log.info("Alert resolved", extra={"alert_id": alert_id, "resolution": resolution})
+        self._episode(lambda: self.store.close_episode(record.id, record.first_seen, "resolved_at", now), alert_id)
         self._resolved_notice(record)
         return record
+
+    @staticmethod
+    def _episode(write: Callable[[], None], alert_id: str) -> None:
+        """An episode write for the quality statistics: its failure costs a statistic, never the alert."""
+        try:
+            write()
+        except Exception:
+            monitoring_log.exception("Could not record the alert's episode", extra={"alert_id": alert_id})
+            metrics.add_metric(name="AlertingErrors", unit=MetricUnit.Count, value=1)
 
     def clear(self, record: AlertRecord, resolution: str) -> AlertRecord | None:
         """The clock saw the alert's condition clear: resolve it (None if someone else already did)."""
@@ -514,10 +531,16 @@ class AlertingService:
         if not channels:
             return
         now = self.now_ms()
-        if self.active_silence(record.type, now) is not None:
-            monitoring_log.info("Resolved notice silenced", extra={"alert_id": record.id})
-            return
         assert rule is not None
+        if self.active_silence(record.type, now) is not None:
+            channels = self._paged_channels(rule, record, channels)
+            if not channels:
+                monitoring_log.info("Resolved notice silenced", extra={"alert_id": record.id})
+                return
+            monitoring_log.info(
+                "Resolved notice sent during a silence to the channels the alert paged",
+                extra={"alert_id": record.id, "channels": list(channels)},
+            )
         notification = Notification(
             notification_id=uuid.uuid4().hex,
             kind="resolved",
@@ -547,6 +570,23 @@ class AlertingService:
         except Exception:  # the alert is resolved either way
             monitoring_log.exception("Could not publish the resolved notice", extra={"alert_id": record.id})
             metrics.add_metric(name="AlertingErrors", unit=MetricUnit.Count, value=1)
+
+    def _paged_channels(self, rule: AlertRule, record: AlertRecord, channels: tuple[str, ...]) -> tuple[str, ...]:
+        """Of `channels`, those that delivered a firing notification of the record's episode (the
+        delivery history); () when the rule keeps silences quiet or the history cannot say."""
+        if not rule.notify_resolved_when_silenced or self.history is None:
+            return ()
+        try:
+            attempts = self.history.for_alert(record.id)
+        except Exception:  # without the history nobody is known to be paged: stay silent
+            monitoring_log.exception("Could not read the delivery history", extra={"alert_id": record.id})
+            return ()
+        paged = {
+            attempt.channel
+            for attempt in attempts
+            if attempt.kind == "firing" and attempt.outcome == "sent" and attempt.at >= record.first_seen
+        }
+        return tuple(channel for channel in channels if channel in paged)
 
     # -- silences --------------------------------------------------------------------
     def silence(

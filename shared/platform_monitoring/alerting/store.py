@@ -8,7 +8,11 @@ Tables (see template.yaml and docs/alerting.md):
     occurrences  pk "event#<alert id>"   sk "<epoch ms, 15 digits>#<random hex>"
     samples      pk "sample#<name>"      sk "<epoch ms, 15 digits>"   (counter totals, for rates)
 - AlertsTable, key `id` (the alert id: its type, plus a hash of its grouping labels), TTL
-  `expires_at` set only once resolved.
+  `expires_at` set only once resolved. Beside each alert, one item per episode (fired ... resolved;
+  the record itself is reused when the alert fires again): id "episode#<alert id>#<fired at ms>",
+  `episode_of` (the type), `fired_at`, `acknowledged_at`, `resolved_at`, TTL 35 days; index
+  `episodes-by-type` (`episode_of`, `fired_at`) holds only those (sparse): the alert quality
+  statistics (alerting/quality.py) are one Query per rule, and the Scan of the alerts skips them.
 - AlertSilencesTable, key `id`, TTL `expires_at` (a day after the silence ends); index
   `by-type` (`type`, `ends_at`): the silences of one type still running, for every firing decision.
 
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 
 FIRING, ACKNOWLEDGED, RESOLVED = "firing", "acknowledged", "resolved"
 SILENCES_BY_TYPE = "by-type"  # AlertSilencesTable's index (template.yaml)
+EPISODES_BY_TYPE = "episodes-by-type"  # AlertsTable's index of the episode items (template.yaml)
+EPISODE_RETENTION_SECONDS = 35 * 86400  # the 30-day statistics, and the flap before their first day
 
 
 STATUSES = (FIRING, ACKNOWLEDGED, RESOLVED)
@@ -159,6 +165,21 @@ class Silence:
 
 
 @dataclass(frozen=True)
+class Episode:
+    """One firing of an alert, until it resolved: what the quality statistics are made of."""
+
+    alert_id: str
+    type: str
+    fired_at: int
+    acknowledged_at: int | None = None  # the first acknowledgement
+    resolved_at: int | None = None
+
+
+def episode_id(alert_id: str, fired_at: int) -> str:
+    return f"episode#{alert_id}#{fired_at:015d}"
+
+
+@dataclass(frozen=True)
 class Claim:
     """Won a notifying write: the repeats suppressed before it, and the alert's totals after it."""
 
@@ -213,6 +234,11 @@ class AlertStore(Protocol):
     def alerts(self) -> list[AlertRecord]: ...
     def acknowledge(self, alert_id: str, by: str, note: str | None, now_ms: int) -> AlertRecord: ...
     def resolve(self, alert_id: str, by: str, resolution: str, now_ms: int, expires_at: int) -> AlertRecord: ...
+
+    # episodes (alerting/quality.py); each write is idempotent
+    def open_episode(self, alert_id: str, alert_type: str, fired_at: int) -> None: ...
+    def close_episode(self, alert_id: str, fired_at: int, field: str, at_ms: int) -> None: ...  # first wins
+    def episodes(self, alert_type: str, since_ms: int, until_ms: int) -> list[Episode]: ...  # fired between
 
     # silences
     def put_silence(self, silence: Silence, expires_at: int) -> None: ...
@@ -473,7 +499,11 @@ class DynamoAlertStore:
 
     def alerts(self) -> list[AlertRecord]:
         records: list[AlertRecord] = []
-        request: dict[str, Any] = {"TableName": self.alerts_table, "ConsistentRead": True}
+        request: dict[str, Any] = {
+            "TableName": self.alerts_table,
+            "ConsistentRead": True,
+            "FilterExpression": "attribute_not_exists(episode_of)",  # the alerts, not their episodes
+        }
         while True:
             response = self._client.scan(**request)
             records.extend(record for item in response.get("Items", []) if (record := self._record(item)))
@@ -519,6 +549,61 @@ class DynamoAlertStore:
             {":resolved": RESOLVED, ":now": now_ms, ":by": by, ":resolution": resolution, ":expires": expires_at},
             "resolved",
         )
+
+    # -- episodes --------------------------------------------------------------
+    def open_episode(self, alert_id: str, alert_type: str, fired_at: int) -> None:
+        # UpdateItem rather than PutItem: every alerting function already may (and a retry is harmless).
+        self._client.update_item(
+            TableName=self.alerts_table,
+            Key=self._values({"id": episode_id(alert_id, fired_at)}),
+            UpdateExpression="SET episode_of = :type, alert_id = :alert, fired_at = :at, expires_at = :expires",
+            ExpressionAttributeValues=self._values(
+                {
+                    ":type": alert_type,
+                    ":alert": alert_id,
+                    ":at": fired_at,
+                    ":expires": fired_at // 1000 + EPISODE_RETENTION_SECONDS,
+                }
+            ),
+        )
+
+    def close_episode(self, alert_id: str, fired_at: int, field: str, at_ms: int) -> None:
+        """Set `acknowledged_at` or `resolved_at` once (the first wins); nothing for an unknown episode."""
+        if field not in ("acknowledged_at", "resolved_at"):
+            raise ValueError(f"an episode has no {field}")
+        self._conditional_update(
+            TableName=self.alerts_table,
+            Key=self._values({"id": episode_id(alert_id, fired_at)}),
+            UpdateExpression=f"SET {field} = :at",
+            ConditionExpression=f"attribute_exists(episode_of) AND attribute_not_exists({field})",
+            ExpressionAttributeValues=self._values({":at": at_ms}),
+        )
+
+    def episodes(self, alert_type: str, since_ms: int, until_ms: int) -> list[Episode]:
+        """The type's episodes fired in [since_ms, until_ms]: a Query on the sparse episodes index."""
+        found: list[Episode] = []
+        request: dict[str, Any] = {
+            "TableName": self.alerts_table,
+            "IndexName": EPISODES_BY_TYPE,
+            "KeyConditionExpression": "episode_of = :type AND fired_at BETWEEN :since AND :until",
+            "ExpressionAttributeValues": self._values({":type": alert_type, ":since": since_ms, ":until": until_ms}),
+        }
+        while True:
+            response = self._client.query(**request)
+            for raw in response.get("Items", []):
+                item = self._item(raw) or {}
+                found.append(
+                    Episode(
+                        alert_id=str(item["alert_id"]),
+                        type=str(item["episode_of"]),
+                        fired_at=int(item["fired_at"]),
+                        acknowledged_at=item.get("acknowledged_at"),
+                        resolved_at=item.get("resolved_at"),
+                    )
+                )
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # -- silences --------------------------------------------------------------
     def put_silence(self, silence: Silence, expires_at: int) -> None:

@@ -144,6 +144,19 @@ CATALOG: tuple[MetricSpec, ...] = (
     _gauge("health_check_status", "Last health check result: 1 ok, 0.5 warning, 0 failed", "check"),
     _counter("alerts_sent_total", "Alert notifications sent", "type", "channel"),
     _counter("alert_delivery_failures_total", "Alert deliveries a channel failed (each attempt)", "channel"),
+    # Alert quality (alerting/quality.py), per rule over window 7d and 30d; set every 15 minutes by
+    # ScheduledChecksFunction, not per scrape (the figures are DynamoDB queries; a scrape reads Redis only).
+    _gauge("alert_rule_fired", "Times the rule fired (episodes started) in the window", "rule", "window"),
+    _gauge("alert_rule_pages", "Firing notifications of the rule that reached someone in the window", "rule", "window"),
+    _gauge("alert_rule_flapping", "Episodes that fired again within the throttle after resolving", "rule", "window"),
+    _gauge(
+        "alert_rule_resolved_unacknowledged",
+        "Episodes resolved before anyone acknowledged them (false-positive candidates)",
+        "rule",
+        "window",
+    ),
+    _gauge("alert_rule_ack_seconds", "Time to acknowledge in seconds, stat median or p90", "rule", "window", "stat"),
+    _gauge("alert_rule_resolve_seconds", "Time to resolve in seconds, stat median or p90", "rule", "window", "stat"),
     _counter(
         "metrics_dropped_series_total",
         "New series refused because a metric reached its cap (once per refused series per invocation)",

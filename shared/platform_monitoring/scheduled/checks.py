@@ -20,7 +20,11 @@
 5. Escalates what is still active (alerting/escalation.py): pages again the alerts nobody
    acknowledged, on their rules' escalation steps, and makes an acknowledged alert whose
    acknowledgement timed out fire again.
-6. Pings the Watchdog heartbeat (scheduled/watchdog.py), `/fail` when the run had errors.
+6. Every QUALITY_EVERY_MINUTES (the run whose minute since the epoch divides by it), the alert
+   quality gauges per rule over 7 and 30 days (alerting/quality.py). Not per scrape: the figures
+   are DynamoDB queries (one per rule and window, one per alert for the pages) while a scrape
+   reads Redis only, and a month's medians do not move in 15 minutes.
+7. Pings the Watchdog heartbeat (scheduled/watchdog.py), `/fail` when the run had errors.
 
 The error rate needs the counters as they were five minutes ago: each run stores the
 current totals as a sample in AlertWindowsTable (TTL one hour) and reads back the oldest
@@ -36,7 +40,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from platform_monitoring.alerting.absence import AbsenceWatch
+from platform_monitoring.alerting.delivery.history import DeliveryHistory
 from platform_monitoring.alerting.escalation import Escalator
+from platform_monitoring.alerting.quality import WINDOWS, alert_quality, record_quality
 from platform_monitoring.alerting.service import AlertDecision, AlertingService
 from platform_monitoring.alerting.store import AlertRecord
 from platform_monitoring.health.checks import record_report
@@ -51,6 +57,7 @@ SAMPLE_TTL_SECONDS = 3600
 SAMPLE_TOLERANCE_MS = 30_000
 PROBE_INTERVAL = 1.0
 BUDGET_MARGIN = 2.0  # seconds kept for resolving and answering after the checks
+QUALITY_EVERY_MINUTES = 15
 
 
 def http_totals(backend: MetricBackend) -> dict[str, float]:
@@ -104,6 +111,7 @@ class ScheduledRun:
     error_rate: dict[str, Any] = field(default_factory=dict)
     absence: dict[str, Any] = field(default_factory=dict)
     watchdog: str = ""
+    quality: dict[str, int] = field(default_factory=dict)  # window -> episodes fired, when computed
     errors: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
 
@@ -123,6 +131,7 @@ class ScheduledRun:
             "error_rate": self.error_rate,
             "absence": self.absence,
             "watchdog": self.watchdog,
+            "quality": self.quality,
             "errors": self.errors,
             "duration_ms": round(self.duration_ms, 1),
         }
@@ -143,6 +152,8 @@ class ScheduledChecks:
         last_seen: Callable[[], LastSeen] | None = None,
         time_zone: str = "UTC",
         watchdog: Watchdog | None = None,
+        history: DeliveryHistory | None = None,
+        quality_every_minutes: int = QUALITY_EVERY_MINUTES,
     ) -> None:
         self.health = health
         self.alerting = alerting
@@ -158,6 +169,8 @@ class ScheduledChecks:
         self.absence_watches = [
             AbsenceWatch.of(rule, time_zone) for rule in alerting.rules.values() if rule.kind == "absence"
         ]
+        self.history = history
+        self.quality_every_minutes = quality_every_minutes
 
     def run(self, budget: float | None = None) -> ScheduledRun:
         started = time.monotonic()
@@ -191,10 +204,25 @@ class ScheduledChecks:
                 run.escalations.append(page.to_dict())
                 if page.outcome == "error":
                     run.errors.append(f"escalating {page.alert_id}: the page could not be published")
+        self._quality(run)
         if self.watchdog is not None:  # last: a run that errored anywhere above pings /fail
             run.watchdog = self.watchdog.ping(failed=bool(run.errors))
         run.duration_ms = (time.monotonic() - started) * 1000
         return run
+
+    def _quality(self, run: ScheduledRun) -> None:
+        now = self.alerting.now_ms()
+        if self.quality_every_minutes <= 0 or (now // 60_000) % self.quality_every_minutes:
+            return
+        try:
+            for window in WINDOWS:
+                report = alert_quality(
+                    self.alerting.rules, self.alerting.store, self.history, now_ms=now, window=window
+                )
+                record_quality(report, self.recorder)
+                run.quality[window] = sum(rule.fired for rule in report.rules)
+        except Exception as error:  # a statistic, not an alert: the gauges keep their last values
+            monitoring_log.warning("Alert quality not computed", extra={"error": type(error).__name__})
 
     def _clear_conditions(
         self, active: list[AlertRecord], run: ScheduledRun, over: set[str] | None, cleared: Mapping[str, str]

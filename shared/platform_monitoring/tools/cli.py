@@ -11,6 +11,8 @@ stack's ApiUrl output), and exits non-zero when anything tested fails:
     monitoring-test --security --lookup 203.0.113.7
     monitoring-test --security --unblock 203.0.113.7
     monitoring-test --notifications payment_failure   # the alert's delivery history, every attempt
+    monitoring-test --report weekly-security          # render a report now (daily-critical, monthly-performance)
+    monitoring-test --report weekly-security --output week.html --send   # the HTML to a file, and send it
     monitoring-test --stripe-reconcile --since 2h   # replay Stripe's events of the last two hours
 
 --stripe-reconcile runs StripeReconciliationFunction's reconciler here, from this shell's settings
@@ -30,6 +32,7 @@ import argparse
 import functools
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -42,6 +45,7 @@ from platform_monitoring.alerting.settings import AlertDispatcherSettings, Alert
 from platform_monitoring.core import clients
 from platform_monitoring.core.config import env_reader
 from platform_monitoring.core.env_file import find_env_file, read_env_file
+from platform_monitoring.core.masking import mask_text
 from platform_monitoring.health.checks import default_checks
 from platform_monitoring.health.service import HealthCheckService
 from platform_monitoring.health.settings import HealthSettings
@@ -49,10 +53,14 @@ from platform_monitoring.observability.catalog import CATALOG
 from platform_monitoring.observability.metrics import recorder
 from platform_monitoring.observability.performance import PerformanceMonitor, mysql_connection
 from platform_monitoring.observability.store import RedisMetricBackend
+from platform_monitoring.reports.builders import REPORTS
+from platform_monitoring.reports.model import render_html, render_text
+from platform_monitoring.reports.settings import ReportsSettings
 from platform_monitoring.webhooks.reconciliation import ReconciliationRun, parse_since
 from platform_monitoring.webhooks.settings import ReconciliationSettings
 from platform_monitoring.wiring.alerting import send_test_alert
 from platform_monitoring.wiring.reconciliation import build_reconciler
+from platform_monitoring.wiring.reports import build_report_sender, build_report_sources, render_and_send
 
 DEFAULT_URL = "http://127.0.0.1:3000"
 SYMBOLS = {"ok": "PASS", "warning": "WARN", "failed": "FAIL", "skipped": "SKIP"}
@@ -570,6 +578,32 @@ def reconcile_stripe(since_text: str) -> ComponentResult:
     return result
 
 
+def render_report(args: argparse.Namespace) -> ComponentResult:
+    """`--report KIND`: render one report now (stdout, or --output FILE: .html for the HTML part); --send sends it."""
+    result = ComponentResult(f"report {args.report}", True)
+    try:
+        settings = ReportsSettings.from_env()
+        sources = build_report_sources(settings)
+        sender = build_report_sender(settings) if args.send else None
+        report, sent = render_and_send(sources, sender, args.report, int(time.time() * 1000))
+    except Exception as error:  # settings missing, a source unreachable, an unknown report: say which
+        result.passed = False
+        result.lines.append(f"  FAIL {type(error).__name__}: {mask_text(str(error))[:300]}")
+        return result
+    result.lines.append(f"  PASS rendered: {report.subject}")
+    if args.output:
+        html = args.output.suffix.lower() in (".html", ".htm")
+        args.output.write_text(render_html(report) if html else render_text(report), encoding="utf-8")
+        result.lines.append(f"  NOTE written to {args.output} ({'HTML' if html else 'text'})")
+    elif not args.json:
+        result.lines.extend(f"    {line}".rstrip() for line in render_text(report).splitlines())
+    for outcome in sent:
+        word = {"sent": "PASS", "skipped": "SKIP"}.get(outcome.outcome, "FAIL")
+        result.lines.append(f"  {word} {outcome.channel} {outcome.outcome}: {outcome.detail}")
+    result.passed = not any(outcome.outcome == "failed" for outcome in sent)
+    return result
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="monitoring-test",
@@ -601,10 +635,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--since", default="2h", help="with --stripe-reconcile: how far back (90m, 2h, 3d)")
     parser.add_argument("--notifications", metavar="ALERT_ID", help="show this alert's delivery history")
+    parser.add_argument("--report", choices=REPORTS, help="render this report now (stdout, or --output FILE)")
+    parser.add_argument("--output", type=Path, help="with --report: write it here (.html: the HTML part)")
+    parser.add_argument("--send", action="store_true", help="with --report: also send it (SES email and Slack)")
     args = parser.parse_args(argv)
+    if (args.output or args.send) and not args.report:
+        parser.error("--output and --send go with --report")
     if (
         not args.all
         and not args.stripe_reconcile
+        and not args.report
         and not args.notifications
         and not any(getattr(args, name) for name in COMPONENTS)
     ):
@@ -668,6 +708,8 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(functools.partial(show_notifications, args))
     if args.stripe_reconcile:
         runs.append(functools.partial(reconcile_stripe, args.since))
+    if args.report:
+        runs.append(functools.partial(render_report, args))
     for run in runs:
         result = run()
         results.append(result)

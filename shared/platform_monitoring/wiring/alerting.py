@@ -49,6 +49,7 @@ def build_alerting_service(settings: AlertingSettings) -> AlertingService:
         runbook_base_url=settings.runbook_base_url,
         stage=settings.monitoring.stage,
         enabled=settings.monitoring.enabled,
+        history=build_delivery_history(settings),
     )
 
 

@@ -317,7 +317,7 @@ def test_costs_per_decision_in_requests(store: InMemoryAlertStore) -> None:
     assert store.requests == 2  # below threshold: write the occurrence, count the window
     store.requests = 0
     alerting.alert("payment_failure", {"count": 2})
-    assert store.requests == 5  # fires: write, count, repeat (refused), claim, silences
+    assert store.requests == 6  # fires: write, count, repeat (refused), claim, its episode, silences
     store.requests = 0
     alerting.alert("payment_failure")
     assert store.requests == 1  # throttled: the repeat write alone (issue 17; it was write, count, repeat)

@@ -299,11 +299,11 @@ def with_new_function(template: Template, like: str, name: str) -> Template:
 
 
 def test_a_function_added_without_alarms_or_log_group_is_reported() -> None:
-    template = with_new_function(TEMPLATE, like="HealthFunction", name="ReportsFunction")
-    template["Resources"]["ReportsFunction"]["Properties"]["Events"] = {}  # no route of its own
-    assert lambda_alarm_problems(template, "Errors") == ["ReportsFunction: no Errors alarm"]
-    assert lambda_alarm_problems(template, "Throttles") == ["ReportsFunction: no Throttles alarm"]
-    assert log_group_problems(template) == ["ReportsFunction: 0 log groups, expected one"]
+    template = with_new_function(TEMPLATE, like="HealthFunction", name="ExampleNewFunction")
+    template["Resources"]["ExampleNewFunction"]["Properties"]["Events"] = {}  # no route of its own
+    assert lambda_alarm_problems(template, "Errors") == ["ExampleNewFunction: no Errors alarm"]
+    assert lambda_alarm_problems(template, "Throttles") == ["ExampleNewFunction: no Throttles alarm"]
+    assert log_group_problems(template) == ["ExampleNewFunction: 0 log groups, expected one"]
 
 
 def test_a_dead_letter_queue_added_without_an_alarm_is_reported() -> None:

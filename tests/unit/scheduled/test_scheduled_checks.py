@@ -267,3 +267,30 @@ def test_an_unreachable_alert_store_still_records_the_gauges(
     assert run.errors == ["listing active alerts: ConnectionError"]  # the function raises: its Errors alarm
     recorder.flush()
     assert metric_store.snapshot()["askproai_health_check_status"]['["database"]'] == 1.0
+
+
+def test_the_alert_quality_gauges_are_set_every_fifteen_minutes(
+    clock: Clock, alerting: AlertingService, metric_store: InMemoryMetricBackend
+) -> None:
+    # Given a payment_failure episode acknowledged after 2 minutes and resolved after 10
+    alerting.alert("payment_failure", {"count": 3})
+    clock.advance(120)
+    alerting.acknowledge("payment_failure")
+    clock.advance(480)
+    alerting.resolve("payment_failure")
+    checks, _ = scheduled(alerting)
+    # When a run falls on a minute that is not a multiple of 15: no figures
+    clock.advance(60)  # 10:11
+    assert checks.run(budget=50).quality == {}
+    recorder.flush()
+    assert metric_store.snapshot()["askproai_alert_rule_fired"] == {}
+    # When one does (10:15)
+    clock.advance(240)
+    assert checks.run(budget=50).quality == {"7d": 1, "30d": 1}
+    recorder.flush()
+    snapshot = metric_store.snapshot()
+    assert snapshot["askproai_alert_rule_fired"]['["payment_failure","7d"]'] == 1.0
+    assert snapshot["askproai_alert_rule_fired"]['["stripe_dispute","30d"]'] == 0.0
+    assert snapshot["askproai_alert_rule_ack_seconds"]['["payment_failure","7d","median"]'] == 120.0
+    assert snapshot["askproai_alert_rule_resolve_seconds"]['["payment_failure","30d","p90"]'] == 600.0
+    assert snapshot["askproai_alert_rule_resolved_unacknowledged"]['["payment_failure","7d"]'] == 0.0

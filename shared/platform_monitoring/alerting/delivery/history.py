@@ -94,6 +94,10 @@ class DeliveryHistory(Protocol):
         """The alert's attempts, oldest first (the newest `limit`)."""
         ...
 
+    def since(self, alert_id: str, since_ms: int) -> list[DeliveryAttempt]:
+        """Every attempt at the alert's notifications from since_ms on, oldest first (the statistics)."""
+        ...
+
 
 class DynamoDeliveryHistory:
     """AlertDeliveryHistoryTable: one PutItem per attempt, one Query per alert."""
@@ -127,19 +131,35 @@ class DynamoDeliveryHistory:
             ScanIndexForward=False,  # newest first, so Limit keeps the newest
             Limit=limit,
         )
-        attempts = [
-            DeliveryAttempt(
-                alert_id=item["alert_id"]["S"],
-                notification_id=item["notification_id"]["S"],
-                kind=item["kind"]["S"],
-                channel=item["channel"]["S"],
-                target=item["target"]["S"],
-                at=int(item["at"]["N"]),
-                outcome=item["outcome"]["S"],
-                reason="" if item["reason"]["S"] == "-" else item["reason"]["S"],
-                attempt=int(item["attempt"]["N"]),
-                escalation=int(item.get("escalation", {"N": "0"})["N"]),
-            )
-            for item in response.get("Items", [])
-        ]
+        attempts = [_attempt(item) for item in response.get("Items", [])]
         return attempts[::-1]
+
+    def since(self, alert_id: str, since_ms: int) -> list[DeliveryAttempt]:
+        # The sort key starts with the attempt's time (15 digits), so the range is a key condition.
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "alert_id = :id AND sk >= :since",
+            "ExpressionAttributeValues": {":id": {"S": alert_id}, ":since": {"S": f"{since_ms:015d}"}},
+        }
+        attempts: list[DeliveryAttempt] = []
+        while True:
+            response = self._client.query(**request)
+            attempts.extend(_attempt(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return attempts
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _attempt(item: dict[str, Any]) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        alert_id=item["alert_id"]["S"],
+        notification_id=item["notification_id"]["S"],
+        kind=item["kind"]["S"],
+        channel=item["channel"]["S"],
+        target=item["target"]["S"],
+        at=int(item["at"]["N"]),
+        outcome=item["outcome"]["S"],
+        reason="" if item["reason"]["S"] == "-" else item["reason"]["S"],
+        attempt=int(item["attempt"]["N"]),
+        escalation=int(item.get("escalation", {"N": "0"})["N"]),
+    )
