@@ -273,6 +273,7 @@ EXPECTATIONS: dict[str, Callable[[Mapping[str, Any]], Check]] = {
     "alerts_silence.json": _fixed(http_answer(201, json_keys("silence"))),
     "ip_guard_request.json": _fixed(allow_policy),
     "scheduled_checks.json": _fixed(json_keys("health")),
+    "waf_ip_set_updater.json": _fixed(json_keys(enabled=True)),
     "security_events_sqs.json": batch_failures(lambda event: []),
     "alert_dispatcher.json": delivered,
     "webhook_processor_batch.json": batch_failures(_poison),

@@ -42,6 +42,7 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "check": ("database", "redis", "stripe_api", "queues", "disk", "memory"),
     "channel": ("email", "slack", "sms"),
     "metric": ("askproai_http_requests_total",),
+    "ip_version": ("ipv4", "ipv6"),
 }
 STRIPE_EVENT_TYPES = (
     "payment_intent.succeeded",
@@ -64,6 +65,7 @@ PER_METRIC_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
         "api_key_usage",
         "large_data_export",
         "rate_limit_exceeded",
+        "failed_authentication",
     ),
     ("askproai_alerts_sent", "type"): ("payment_failure", "security_breach_attempt", "high_error_rate"),
 }

@@ -40,7 +40,7 @@ class StripeWebhookSettings:
             queue_url=env.url(WEBHOOKS_QUEUE_URL),
             tolerance_seconds=env.integer(STRIPE_WEBHOOK_TOLERANCE_SECONDS, 300, 1, 86_400),
             max_bytes=env.integer(STRIPE_WEBHOOK_MAX_BYTES, WEBHOOK_MAX_BYTES_LIMIT, 1, WEBHOOK_MAX_BYTES_LIMIT),
-            aws_timeout=env.number(WEBHOOK_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 25.0),
+            aws_timeout=env.number(WEBHOOK_AWS_TIMEOUT_SECONDS, 1.5, 0.1, 25.0),
         )
 
 
@@ -62,7 +62,7 @@ class WebhookProcessorSettings:
             monitoring=monitoring,
             idempotency_table=env.required(IDEMPOTENCY_TABLE),
             idempotency_expiry_seconds=env.integer(IDEMPOTENCY_EXPIRY_SECONDS, IDEMPOTENCY_EXPIRY_DEFAULT, 3600),
-            aws_timeout=env.number(WEBHOOK_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 25.0),
+            aws_timeout=env.number(WEBHOOK_AWS_TIMEOUT_SECONDS, 1.5, 0.1, 25.0),
         )
 
 

@@ -1,0 +1,100 @@
+"""Failed authentication is a security event, end to end on the local stack: a scripted flood of
+wrong secrets from one loopback address (127.0.0.61, which the local API Gateway reports as the
+source IP) -> each 401 queues a failed_authentication event -> the processor counts the address's
+window and blocks it -> IpGuardFunction answers 403 once the authorizer's cached Allow (30 s) ends.
+Another address keeps its access throughout; the events are in security_logs and the metrics."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from platform_monitoring.observability.store import RedisMetricBackend
+from platform_monitoring.security.rules import BlockingRules
+
+from localdev.stack import LocalStack
+from tests.support.local_stack import local_stack
+from tests.support.mysql import database_environment, drop_database, security_log_rows
+from tests.support.stack_calls import api_call
+
+pytestmark = pytest.mark.integration
+
+METRICS_SECRET = "failed-auth-metrics-secret"
+ALERTS_SECRET = "failed-auth-alerts-secret"
+REDIS_URL = "redis://127.0.0.1:6379/6"
+DATABASE = "askproai_failed_auth_test"
+ATTACKER, OPERATOR = "127.0.0.61", "127.0.0.62"
+RULE = BlockingRules().failed_authentications  # the template sets no override: the defaults apply
+FLOOD_LIMIT_SECONDS = 90  # the block (seconds) plus the authorizer's cache (30 s), with room
+
+
+@pytest.fixture(scope="module")
+def stack(mysql_port: int) -> Iterator[LocalStack]:
+    RedisMetricBackend(redis.Redis.from_url(REDIS_URL)).clear()
+    drop_database(mysql_port, DATABASE)
+    environ = {
+        **{key: value for key, value in os.environ.items() if not key.startswith(("ALERT_", "SECURITY_"))},
+        "METRICS_SECRET": METRICS_SECRET,
+        "ALERTS_API_SECRET": ALERTS_SECRET,
+        "REDIS_URL": REDIS_URL,
+        **database_environment(mysql_port, DATABASE),
+    }
+    only = ("MetricsFunction", "IpGuardFunction", "SecurityEventsProcessorFunction", "SecurityApiFunction")
+    with local_stack(environ=environ, schedules=False, only=only) as running:
+        yield running
+
+
+def scrape(stack: LocalStack, source: str, secret: str) -> int:
+    return api_call(stack, "GET", "/api/metrics", headers={"X-Metrics-Secret": secret}, source=source)[0]
+
+
+def counter(name: str) -> float:
+    return sum(RedisMetricBackend(redis.Redis.from_url(REDIS_URL)).snapshot().get(name, {}).values())
+
+
+def test_a_flood_of_wrong_secrets_gets_its_address_blocked_while_another_keeps_access(
+    stack: LocalStack, mysql_port: int
+) -> None:
+    assert scrape(stack, OPERATOR, METRICS_SECRET) == 200
+    statuses: list[int] = []
+    started = time.monotonic()
+    blocked_at: float | None = None
+    # When: the attacker keeps guessing the metrics secret until the API refuses it outright
+    while time.monotonic() - started < FLOOD_LIMIT_SECONDS:
+        status = scrape(stack, ATTACKER, f"guess-{len(statuses)}")
+        statuses.append(status)
+        if status == 403:
+            blocked_at = time.monotonic() - started
+            break
+        assert status == 401
+        if len(statuses) % 20 == 0:  # the operator, meanwhile, is served as before
+            assert scrape(stack, OPERATOR, METRICS_SECRET) == 200
+        time.sleep(0.05)
+
+    # Then: it was blocked by the failed-authentication rule, and stays refused, whatever it sends
+    assert blocked_at is not None, f"not blocked after {len(statuses)} wrong secrets"
+    status, answer = api_call(
+        stack, "GET", f"/api/security/blocks/{ATTACKER}", headers={"X-Alerts-Secret": ALERTS_SECRET}
+    )
+    assert status == 200 and answer["block"]["blocked"], answer
+    assert answer["block"]["decided_by"] == f"rule:{RULE.name}"
+    assert scrape(stack, ATTACKER, METRICS_SECRET) == 403
+    # the other address was never counted and keeps its access
+    assert scrape(stack, OPERATOR, METRICS_SECRET) == 200
+    assert (
+        api_call(stack, "GET", f"/api/security/blocks/{OPERATOR}", headers={"X-Alerts-Secret": ALERTS_SECRET})[0] == 404
+    )
+    # visible in security_logs and the metrics
+    rows = security_log_rows(mysql_port, DATABASE, ATTACKER)
+    assert len(rows) >= RULE.limit
+    assert {row["type"] for row in rows} == {"failed_authentication"}
+    assert counter("askproai_failed_authentications") >= RULE.limit
+    assert counter("askproai_blocked_ips") >= 1
+    refused = statuses.count(401)
+    print(
+        f"\nfailed authentication: {refused} wrong secrets answered 401, block decided after {RULE.limit}, "
+        f"403 from IpGuard {blocked_at:.1f} s after the first (authorizer cache {30} s)"
+    )
