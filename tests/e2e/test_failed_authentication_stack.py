@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 import redis
@@ -60,7 +61,7 @@ def test_a_flood_of_wrong_secrets_gets_its_address_blocked_while_another_keeps_a
 ) -> None:
     assert scrape(stack, OPERATOR, METRICS_SECRET) == 200
     statuses: list[int] = []
-    started = time.monotonic()
+    started, started_epoch = time.monotonic(), time.time()
     blocked_at: float | None = None
     # When: the attacker keeps guessing the metrics secret until the API refuses it outright
     while time.monotonic() - started < FLOOD_LIMIT_SECONDS:
@@ -94,7 +95,9 @@ def test_a_flood_of_wrong_secrets_gets_its_address_blocked_while_another_keeps_a
     assert counter("askproai_failed_authentications") >= RULE.limit
     assert counter("askproai_blocked_ips") >= 1
     refused = statuses.count(401)
+    written = datetime.fromisoformat(answer["block"]["blocked_at"].replace("Z", "+00:00")).timestamp() - started_epoch
     print(
-        f"\nfailed authentication: {refused} wrong secrets answered 401, block decided after {RULE.limit}, "
-        f"403 from IpGuard {blocked_at:.1f} s after the first (authorizer cache {30} s)"
+        f"\nfailed authentication: {refused} wrong secrets answered 401; the block (at the {RULE.limit}th in the "
+        f"window) written {written:.1f} s after the first, 403 from IpGuard {blocked_at:.1f} s after the first "
+        "(the authorizer's cached Allow lasts 30 s)"
     )
