@@ -2,7 +2,9 @@
 wrong secrets from one loopback address (127.0.0.61, which the local API Gateway reports as the
 source IP) -> each 401 queues a failed_authentication event -> the processor counts the address's
 window and blocks it -> IpGuardFunction answers 403 once the authorizer's cached Allow (30 s) ends.
-Another address keeps its access throughout; the events are in security_logs and the metrics."""
+Another address keeps its access throughout; the events are in security_logs and the metrics. Then
+WafIpSetUpdaterFunction (its events/ sample, as the minute's schedule sends it) puts the block in the
+template's WAF IP set in moto, and takes it out after an unblock."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from platform_monitoring.observability.store import RedisMetricBackend
 from platform_monitoring.security.rules import BlockingRules
 
 from localdev.stack import LocalStack
+from localdev.template import aws_client
+from tests.support.functions import load_event
 from tests.support.local_stack import local_stack
 from tests.support.mysql import database_environment, drop_database, security_log_rows
 from tests.support.stack_calls import api_call
@@ -43,7 +47,13 @@ def stack(mysql_port: int) -> Iterator[LocalStack]:
         "REDIS_URL": REDIS_URL,
         **database_environment(mysql_port, DATABASE),
     }
-    only = ("MetricsFunction", "IpGuardFunction", "SecurityEventsProcessorFunction", "SecurityApiFunction")
+    only = (
+        "MetricsFunction",
+        "IpGuardFunction",
+        "SecurityEventsProcessorFunction",
+        "SecurityApiFunction",
+        "WafIpSetUpdaterFunction",
+    )
     with local_stack(environ=environ, schedules=False, only=only) as running:
         yield running
 
@@ -101,3 +111,25 @@ def test_a_flood_of_wrong_secrets_gets_its_address_blocked_while_another_keeps_a
         f"window) written {written:.1f} s after the first, 403 from IpGuard {blocked_at:.1f} s after the first "
         "(the authorizer's cached Allow lasts 30 s)"
     )
+
+
+def blocked_at_the_edge(stack: LocalStack) -> set[str]:
+    name, set_id, scope = stack.resources["EdgeBlockedIpv4Set"]["Ref"].split("|")
+    waf = aws_client("wafv2", stack.moto_url, stack.region)
+    return set(waf.get_ip_set(Name=name, Scope=scope, Id=set_id)["IPSet"]["Addresses"])
+
+
+def test_the_block_reaches_the_waf_ip_set_and_the_unblock_leaves_it(stack: LocalStack) -> None:
+    headers = {"X-Alerts-Secret": ALERTS_SECRET, "Content-Type": "application/json"}
+    status, _ = api_call(stack, "PUT", "/api/security/blocks/198.51.100.61", body=b"{}", headers=headers)
+    assert status == 200
+    result = stack.invoke("WafIpSetUpdaterFunction", load_event("waf_ip_set_updater.json"), timeout=60)
+    assert result.ok, result.error
+    assert result.payload["enabled"] is True
+    assert "198.51.100.61/32" in blocked_at_the_edge(stack)
+
+    status, _ = api_call(stack, "DELETE", "/api/security/blocks/198.51.100.61", body=b"{}", headers=headers)
+    assert status == 200
+    result = stack.invoke("WafIpSetUpdaterFunction", load_event("waf_ip_set_updater.json"), timeout=60)
+    assert result.ok, result.error
+    assert "198.51.100.61/32" not in blocked_at_the_edge(stack)
