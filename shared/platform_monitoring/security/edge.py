@@ -153,7 +153,6 @@ class Pacer:
         self.clock = clock
         self.sleep = sleep
         self._last: dict[str, float] = {}
-        self.waited = 0.0
 
     def wait(self, key: str) -> None:
         last = self._last.get(key)
@@ -161,7 +160,6 @@ class Pacer:
             delay = last + self.interval - self.clock()
             if delay > 0:
                 self.sleep(delay)
-                self.waited += delay
 
     def done(self, key: str) -> None:
         self._last[key] = self.clock()
@@ -195,9 +193,6 @@ class WafIpSet:
         answer = self.client.get_ip_set(Name=self.ref.name, Scope=self.ref.scope, Id=self.ref.id)
         addresses = {canonical_cidr(text) for text in answer["IPSet"].get("Addresses") or ()}
         return addresses, str(answer["LockToken"])
-
-    def addresses(self) -> set[str]:
-        return self.read()[0]
 
     def replace(self, wanted: Callable[[bool], Iterable[str]]) -> SetChange:
         """Make the set hold `wanted(fresh)`: read the set (and its LockToken) first, then what it
@@ -284,10 +279,14 @@ class EdgeUpdater:
             return addresses
 
         allow = allowlist_sets(self.allowlist)
+
+        def allowed(version: str) -> Callable[[bool], tuple[str, ...]]:
+            return lambda _fresh: allow[version]  # configuration: the same on every attempt
+
         report = EdgeReport()
         plan = [
             *((ip_set, blocked(version), report.blocked) for version, ip_set in self.blocked.items()),
-            *((ip_set, lambda _fresh, v=version: allow[v], report.allowed) for version, ip_set in self.allowed.items()),
+            *((ip_set, allowed(version), report.allowed) for version, ip_set in self.allowed.items()),
         ]
         for ip_set, addresses, counts in plan:
             change = ip_set.replace(addresses)
