@@ -66,6 +66,7 @@ lint: install
 	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 	PYTHONPATH=. $(PY) scripts/check_import_cycles.py
 	$(PY) scripts/readme_map.py --check
+	$(PY) scripts/generate_slo_rules.py --check
 
 types: install
 	@echo "==> types: mypy (strict)"
@@ -98,10 +99,20 @@ integration: install services
 artifact: build
 	$(VENV)/bin/pytest tests/artifact
 
+# The engine install and base image build of `make sam-local` (minutes on a fresh machine) run in
+# the background while pytest runs, so they add nothing to the run's time; its log is printed after.
 test: install services prometheus lint types build
-	@echo "==> test: pytest tests (unit, localdev, assets, packaging, integration against the real servers, artifact)"
-	$(VENV)/bin/pytest tests
-	@echo "==> test: make sam-local (the real SAM CLI: every events/ file and every route)"
+	@echo "==> test: sam local's engine and base image, in the background (.local/sam/prepare.log)"
+	@mkdir -p .local/sam; \
+	$(PY) -m localdev.sam_local prepare > .local/sam/prepare.log 2>&1 & prepare=$$!; \
+	echo "==> test: pytest tests (unit, localdev, assets, packaging, integration against the real servers, artifact)"; \
+	$(VENV)/bin/pytest tests; tests=$$?; \
+	wait $$prepare; prepared=$$?; \
+	echo "==> test: sam local's engine and base image (done in the background):"; \
+	sed 's/^/    /' .local/sam/prepare.log; \
+	[ $$tests -eq 0 ] || exit $$tests; \
+	[ $$prepared -eq 0 ] || exit $$prepared; \
+	echo "==> test: make sam-local (the real SAM CLI: every events/ file and every route)"; \
 	$(PY) -m localdev.sam_local
 
 # The real `sam local invoke` for every events/ file and `sam local start-api` for every route, in

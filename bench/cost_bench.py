@@ -91,6 +91,7 @@ def bench_costs(redis_url: str | None = BENCH_REDIS_URL, rounds_count: int = ROU
     sys.path.insert(0, str(ROOT))
     import redis
     from platform_monitoring.observability.store import RedisMetricBackend
+    from platform_monitoring.webhooks.card_testing import RedisCardTestingWindow
 
     from bench import summary
     from tests.support.event_costs import EventCosts
@@ -98,14 +99,23 @@ def bench_costs(redis_url: str | None = BENCH_REDIS_URL, rounds_count: int = ROU
     from tests.support.redis_counting import RoundTripCounter, counting_client
 
     trips = RoundTripCounter()
-    backend = None
+    backend = window = None
     if redis_url is not None:
         RedisMetricBackend(redis.Redis.from_url(redis_url)).clear()
-        backend = RedisMetricBackend(counting_client(redis_url, trips))
+        # the metric store and the card-testing window (one pipeline per batch), counted alike
+        backend, window = (
+            RedisMetricBackend(counting_client(redis_url, trips)),
+            RedisCardTestingWindow(counting_client(redis_url, trips)),
+        )
     rounds: dict[str, list[Any]] = {}
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     with aws_emulator() as aws:
-        costs = EventCosts(aws, backend, redis_trips=lambda: sum(1 for trip in trips.trips if not trip.handshake))
+        costs = EventCosts(
+            aws,
+            backend,
+            redis_trips=lambda: sum(1 for trip in trips.trips if not trip.handshake),
+            card_testing_window=window,
+        )
         for _ in range(rounds_count):
             rows = [costs.payment_succeeded(), costs.payment_succeeded(10), *costs.payment_failures()]
             rows += costs.security_events()

@@ -1,4 +1,4 @@
-"""Write grafana/dashboards/*.json: the guide's four dashboards ("Grafana Dashboards").
+"""Write grafana/dashboards/*.json: the guide's four dashboards ("Grafana Dashboards") and the SLOs'.
 
 The JSON files are generated so that every panel follows the same conventions (datasource
 variable, `job` filter, units, layout) and so a reviewer reads queries here, not in 3,000 lines
@@ -23,9 +23,11 @@ Conventions:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboards"
@@ -710,6 +712,72 @@ def stripe_integration() -> dict[str, Any]:
             height=8,
             steps=[("green", None), ("orange", 1800), ("red", 3600)],
         ),
+        row("Silence (absence rules) and the Watchdog"),
+        timeseries(
+            "Last seen, by event type",
+            "Seconds since the newest Stripe event of each type the processor handled was created "
+            "(time() - askproai_stripe_event_last_seen_timestamp_seconds; type any: of any type). The "
+            "absence rules page when it passes their window within their hours: payments_absent "
+            "(payment_intent.succeeded, 1 hour, weekdays 08:00-22:00) and webhooks_absent (any, 30 minutes).",
+            [
+                target(
+                    f"time() - max by (type) ({sel('askproai_stripe_event_last_seen_timestamp_seconds')})",
+                    "{{type}}",
+                )
+            ],
+            unit="s",
+            width=12,
+            threshold=1800,
+        ),
+        timeseries(
+            "Watchdog heartbeats",
+            "Pings of the outside dead-man URL per hour (askproai_watchdog_pings_total; WatchdogPingUrl): ok, "
+            "fail (the run's checks errored; the dead-man service pages at once) and error (the ping itself "
+            "failed). A run pings every minute; no pings at all means the scheduled checks stopped, which "
+            "the dead-man service reports.",
+            [target(f"sum by (outcome) (increase({sel('askproai_watchdog_pings_total')}[1h]))", "{{outcome}}")],
+            width=8,
+        ),
+        stat(
+            "Watched, never seen",
+            "Seconds since the scheduled checks started watching an absence rule whose event type was never "
+            "seen (askproai_absence_watch_started_timestamp_seconds; a new stage or an emptied metric "
+            "store): the rule pages once this passes its window. Empty: every watched type was seen.",
+            [
+                target(
+                    f"time() - max by (rule) ({sel('askproai_absence_watch_started_timestamp_seconds')})",
+                    "{{rule}}",
+                    instant=True,
+                )
+            ],
+            unit="s",
+            width=4,
+            height=8,
+        ),
+        row("Card testing"),
+        timeseries(
+            "Card-testing signals",
+            "Batches of Stripe events in which a card-testing pattern held, per hour and pattern "
+            "(askproai_card_testing_signals_total): distinct_cards, decline_ratio, testing_codes "
+            "(incorrect_cvc, incorrect_number, card_velocity_exceeded), small_amounts. Any raises "
+            "card_testing_suspected (critical).",
+            [
+                target(
+                    f"sum by (signal) (increase({sel('askproai_card_testing_signals_total')}[1h]))",
+                    "{{signal}}",
+                )
+            ],
+            width=12,
+            draw="bars",
+        ),
+        timeseries(
+            "Card-testing window",
+            "The last 10 minutes of payment attempts as the detector counted them at its last evaluation "
+            "(askproai_card_testing_window): attempts, declines, distinct cards among the declines, small "
+            "declines. Many distinct cards with few successes is the pattern to fear.",
+            [target(f"max by (measure) ({sel('askproai_card_testing_window')})", "{{measure}}")],
+            width=12,
+        ),
         row("Stripe API"),
         timeseries(
             "Stripe API calls and errors",
@@ -1075,11 +1143,91 @@ def security() -> dict[str, Any]:
     )
 
 
+# --------------------------------------------------------------------------------------------
+# SLOs: one row per SLO of prometheus/slos.yaml, over the series its generated recording rules
+# write (prometheus/rules/slos.yml): the error budget left and the burn rates the alerts read.
+# --------------------------------------------------------------------------------------------
+def _slo_generator() -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "scripts" / "generate_slo_rules.py"
+    spec = importlib.util.spec_from_file_location("generate_slo_rules", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # dataclasses resolve their module while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
+def slos() -> dict[str, Any]:
+    generator = _slo_generator()
+    config = generator.load()
+    ratio = generator.ERROR_RATIO
+    burn_windows = [w for w in config.windows if w != generator.BASE_WINDOW] + [config.period]
+    panels: list[Panel] = []
+    for slo in config.slos:
+        matchers = f'slo="{slo.name}"'
+        budget = f"{slo.error_budget:g}"
+        objective = f"{slo.objective * 100:g}%"
+        panels += [
+            row(f"{slo.title}: {objective} over {config.period}"),
+            stat(
+                "Error budget left",
+                f"{slo.description} Share of the {config.period} error budget ({budget} of all events) not yet "
+                "spent: 100% untouched, 0% spent, below 0 overspent (the mean of the 5-minute error ratio "
+                f"over {config.period}, as slo:error_budget_remaining:ratio records it).",
+                [target(sel(generator.BUDGET_REMAINING, matchers), "{{job}}", instant=True)],
+                unit="percentunit",
+                width=4,
+                height=8,
+                steps=[("red", None), ("orange", 0), ("green", 0.25)],
+                decimals=1,
+            ),
+            stat(
+                f"SLI over {config.period}",
+                f"Share of good events over {config.period}; the objective is {objective}.",
+                [target(f"1 - {sel(ratio + config.period, matchers)}", "{{job}}", instant=True)],
+                unit="percentunit",
+                width=4,
+                height=8,
+                steps=[("red", None), ("green", slo.objective)],
+                decimals=3,
+            ),
+            timeseries(
+                "Burn rate",
+                "Error ratio divided by the error budget, per window: 1x spends the budget in exactly "
+                f"{config.period}. Pages when 1h and 5m exceed 14.4x or 6h and 30m exceed 6x; opens a ticket "
+                "when 1d and 2h exceed 3x or 3d and 6h exceed 1x (docs/slos.md).",
+                [target(f"{sel(ratio + window, matchers)} / {budget}", window) for window in burn_windows],
+                width=8,
+                height=8,
+                threshold=1,
+            ),
+            timeseries(
+                "Error budget left over time",
+                f"slo:error_budget_remaining:ratio over the dashboard's range: how fast the {config.period} "
+                "budget is being spent.",
+                [target(sel(generator.BUDGET_REMAINING, matchers), "{{job}}")],
+                unit="percentunit",
+                width=8,
+                height=8,
+                minimum=None,
+                maximum=1,
+            ),
+        ]
+    return dashboard(
+        "askproai-slos",
+        "AskProAI / SLOs",
+        "Service level objectives (prometheus/slos.yaml): error budget left and burn rates, per SLO.",
+        panels,
+        time_from="now-7d",
+    )
+
+
 DASHBOARDS = {
     "system-overview.json": system_overview,
     "stripe-integration.json": stripe_integration,
     "customer-portal.json": customer_portal,
     "security.json": security,
+    "slos.json": slos,
 }
 
 

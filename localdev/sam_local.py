@@ -14,6 +14,11 @@ status is 1 when anything failed.
 The container engine and the base image come from localdev/sam_engine.py (Docker as it is, or
 Debian's docker.io with no bridge network and a locally built base image).
 
+`python -m localdev.sam_local prepare` only makes the engine and the base image ready (installs
+Debian's docker.io, builds the image, then stops the dockerd it started): `make test` runs it in the
+background while pytest runs, so a fresh machine's few minutes of install and build overlap the
+suite instead of adding to it.
+
 `python -m localdev.sam_local env` only writes the env-vars file (and the template SAM reads it
 with) for the running `make local` stack, or from .env and the shell when none runs, for your own
 `sam local invoke` / `start-api` (README, "sam local").
@@ -52,6 +57,7 @@ ENV_FILE = STATE_DIR / "env.json"
 TEMPLATE_FILE = STATE_DIR / "template.json"
 BUILD_DIR = Path(".aws-sam") / "build"
 INVOKE_TIMEOUT = 180.0
+LOCAL_MIN_TIMEOUT = 30  # seconds; see sam_template
 # Set by SAM itself for every function; an env-vars entry would only shadow them.
 SAM_OWNED = ("AWS_LAMBDA_", "AWS_EXECUTION_ENV")
 # Keep a developer's own AWS profile and keys away from SAM and the functions.
@@ -209,6 +215,18 @@ def healthy(body: Any) -> str | None:
     return None if names == HEALTH_CHECKS else f"checks {names}, expected {HEALTH_CHECKS}"
 
 
+DEPENDENCY_CHECKS = ["database:responseTime", "redis:responseTime", "stripe_api:responseTime", "queues:messages"]
+
+
+def ready_in_health_json(body: Any) -> str | None:
+    """Readiness in the draft's application/health+json: pass, with the four dependency checks."""
+    problem = json_keys("checks", status="pass")(body)
+    if problem:
+        return problem
+    keys = list(body["checks"])
+    return None if keys == DEPENDENCY_CHECKS else f"checks {keys}, expected {DEPENDENCY_CHECKS}"
+
+
 def prometheus_text(body: Any) -> str | None:
     text = str(body)
     return None if "# TYPE " in text and "# HELP " in text else f"not Prometheus text: {text[:120]!r}"
@@ -266,6 +284,8 @@ def _fixed(check: Check) -> Callable[[Mapping[str, Any]], Check]:
 # without an entry here fails, so none goes unchecked.
 EXPECTATIONS: dict[str, Callable[[Mapping[str, Any]], Check]] = {
     "health.json": _fixed(http_answer(200, healthy)),
+    "health_live.json": _fixed(http_answer(200, json_keys("checks", status="pass"))),
+    "health_ready.json": _fixed(http_answer(200, ready_in_health_json)),
     "metrics.json": _fixed(http_answer(200, prometheus_text)),
     "alerts_list.json": _fixed(http_answer(200, json_keys("alerts"))),
     "alerts_ack.json": _fixed(http_answer(404, json_keys("error"))),
@@ -349,13 +369,23 @@ def sam_template(built: Mapping[str, Any], build_dir: Path, values: Mapping[str,
     (in AWS they must stay unset), so without this a function would call real AWS and Stripe. This
     copy declares, per function, every variable the env-vars file gives it (empty; SAM fills in the
     file's value), and makes the code paths absolute so the copy can live outside the build dir.
+
+    It also gives each function at least LOCAL_MIN_TIMEOUT seconds: SAM's emulator counts a cold
+    container's init (the imports) inside the function's timeout, where Lambda gives init its own
+    10 s, so on a loaded machine IpGuard's 3 s ran out before its handler was called. The
+    template's own timeouts are checked by the unit tests, not here.
     """
     template: dict[str, Any] = json.loads(json.dumps(built))
+    global_timeout = ((template.get("Globals") or {}).get("Function") or {}).get("Timeout", 3)
     for logical_id, resource in template.get("Resources", {}).items():
         props = resource.get("Properties") or {}
         for key in ("CodeUri", "ContentUri"):
             if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
                 props[key] = str((build_dir / props[key]).resolve())
+        if resource.get("Type") == "AWS::Serverless::Function":
+            timeout = props.get("Timeout", global_timeout)
+            if isinstance(timeout, int) and timeout < LOCAL_MIN_TIMEOUT:
+                props["Timeout"] = LOCAL_MIN_TIMEOUT
         if resource.get("Type") == "AWS::Serverless::Function" and logical_id in values:
             extra = sorted(set(values[logical_id]) - declared(built, logical_id))
             if extra:
@@ -762,6 +792,28 @@ def run(root: Path, only: Iterable[str] | None, with_api: bool, log: Log, jobs: 
     return report(outcomes, timings, log)
 
 
+def prepare(root: Path, log: Log) -> int:
+    """The engine and the base image, ready for a later run; the dockerd started for it is stopped again."""
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    engine = Engine(root / STATE_DIR / "engine", log)
+    try:
+        engine.start()
+        timings["engine install"] = engine.install_seconds
+        timings["dockerd start"] = engine.start_seconds
+        api = engine.api
+        if api is not None and engine.started_own:
+            timings["image build"] = ensure_base_image(api, root, log)
+    except EngineError as error:
+        log(f"engine: {error}")
+        return 1
+    finally:
+        engine.stop()
+    timings["total"] = time.monotonic() - started
+    log("prepare timings: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in timings.items()))
+    return 0
+
+
 def write_env(root: Path, log: Log) -> int:
     """The env-vars file for your own `sam local`: the running `make local` stack's, else .env's."""
     from localdev.invoke import environment_for  # noqa: PLC0415 - only this subcommand needs it
@@ -781,7 +833,7 @@ def write_env(root: Path, log: Log) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localdev.sam_local", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", nargs="?", choices=("test", "env"), default="test")
+    parser.add_argument("command", nargs="?", choices=("test", "prepare", "env"), default="test")
     parser.add_argument("--event", action="append", help="only this events/ file name (repeatable)")
     parser.add_argument("--no-api", action="store_true", help="skip sam local start-api")
     parser.add_argument("--jobs", type=int, default=4, help="invokes at a time (default 4)")
@@ -795,6 +847,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, stop)
     if args.command == "env":
         return write_env(root, _log)
+    if args.command == "prepare":
+        return prepare(root, _log)
     return run(root, args.event, not args.no_api, _log, args.jobs)
 
 

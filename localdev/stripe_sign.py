@@ -38,16 +38,20 @@ def webhook_secret(root: Path = PROJECT_ROOT) -> str:
 
 
 def resign(event: dict[str, Any], secret: str, timestamp: int | None = None, new_id: bool = False) -> dict[str, Any]:
-    """The API Gateway event with its body's Stripe-Signature remade for `timestamp` (default now)."""
+    """The API Gateway event with its body's Stripe-Signature remade for `timestamp` (default now);
+    `new_id`: a new event (a fresh evt_ ID, created at `timestamp`)."""
     import stripe  # noqa: PLC0415
 
     body = str(event.get("body") or "")
+    signed_at = timestamp or int(time.time())
     if new_id:
+        # A new event is created now, as Stripe would: the absence rules read `created` as last seen.
         payload = json.loads(body)
         payload["id"] = f"evt_local_{uuid.uuid4().hex[:24]}"
+        payload["created"] = signed_at
         body = json.dumps(payload, indent=2)
         event["body"] = body
-    header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp or int(time.time()))
+    header = stripe.WebhookSignature.generate_signature_header(body, secret, signed_at)
     for key in ("headers", "multiValueHeaders"):
         headers = event.get(key)
         if isinstance(headers, dict):

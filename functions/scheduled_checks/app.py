@@ -1,6 +1,6 @@
 """ScheduledChecksFunction: every minute (EventBridge), the health checks, their gauges, the rules
-that need a clock (error rate, database failures, queue backlogs), resolving what cleared and
-escalating what nobody acknowledged."""
+that need a clock (error rate, database failures, queue backlogs, the absence rules), resolving what
+cleared, escalating what nobody acknowledged, and the Watchdog heartbeat."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from platform_monitoring.health.service import HealthCheckService
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.observability.logging import monitoring_log
 from platform_monitoring.observability.metrics import recorder
-from platform_monitoring.scheduled.checks import ScheduledChecks, http_totals
+from platform_monitoring.scheduled.checks import ScheduledChecks, http_totals, last_seen_times
 from platform_monitoring.scheduled.settings import ScheduledChecksSettings
+from platform_monitoring.scheduled.watchdog import Watchdog
 from platform_monitoring.wiring.alerting import build_alerting_service, build_escalator
 
 settings = load_settings(ScheduledChecksSettings.from_env)
@@ -28,6 +29,11 @@ scheduled = ScheduledChecks(
     database_probe=next((check for check in checks if check.name == "database"), None),
     metric_totals=lambda: http_totals(recorder.backend),
     escalator=build_escalator(settings.alerting, alerting),
+    last_seen=lambda: last_seen_times(recorder.backend),
+    time_zone=settings.alerting.time_zone,
+    watchdog=Watchdog(settings.watchdog_url, recorder, timeout=settings.watchdog_timeout)
+    if settings.watchdog_url
+    else None,
 )
 clients.preload_health_clients()
 

@@ -83,6 +83,42 @@ def test_built_health_function_answers_over_http(artifact_stack: LocalStack) -> 
     ]
 
 
+@pytest.mark.parametrize(
+    ("path", "keys"),
+    [
+        ("/api/health", ["database", "redis", "stripe_api", "queues", "disk", "memory"]),
+        ("/api/health/ready", ["database", "redis", "stripe_api", "queues"]),
+        ("/api/health/live", ["uptime"]),
+    ],
+)
+def test_built_health_function_serves_the_drafts_format_on_each_route(
+    artifact_stack: LocalStack, path: str, keys: list[str]
+) -> None:
+    request = urllib.request.Request(
+        f"{artifact_stack.api_url}{path}",
+        headers={"X-Health-Check-Secret": "artifact-secret", "Accept": "application/health+json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.loads(response.read())
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/health+json"
+    assert body["status"] == "pass", body
+    assert [key.split(":")[0] for key in body["checks"]] == keys
+    for entries in body["checks"].values():
+        for entry in entries:
+            assert entry["status"] == "pass" and entry["time"].endswith("Z"), entry
+
+
+@pytest.mark.parametrize("name", ["health_live.json", "health_ready.json"])
+def test_built_health_function_answers_the_new_sample_events(artifact_stack: LocalStack, name: str) -> None:
+    event = load_event(name)
+    event["headers"]["X-Health-Check-Secret"] = "artifact-secret"
+    result = artifact_stack.invoke("HealthFunction", event)
+    assert result.ok, result.error
+    assert result.payload["statusCode"] == 200
+    assert json.loads(result.payload["body"])["status"] == "pass"
+
+
 def test_built_health_function_answers_the_sample_event(artifact_stack: LocalStack) -> None:
     event = load_event("health.json")
     event["headers"]["X-Health-Check-Secret"] = "artifact-secret"

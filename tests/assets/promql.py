@@ -62,6 +62,21 @@ def rule_expressions() -> Iterator[Expression]:
                 yield Expression(f"{path.name}: {name}", str(rule["expr"]), "rule")
 
 
+def recorded_series() -> dict[str, set[str]]:
+    """Series the rule files record -> the labels they carry (the rule's labels and its grouping)."""
+    recorded: dict[str, set[str]] = {}
+    for path in sorted(RULES_DIR.glob("*.yml")):
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
+            for rule in group["rules"]:
+                if "record" in rule:
+                    expr = str(rule["expr"])
+                    labels = set(rule.get("labels", {})) | grouping_labels(expr)
+                    if not grouping_labels(expr):  # no aggregation: keeps the labels of what it reads
+                        labels |= set().union(*(recorded.get(name, set()) for name in metric_names(expr)))
+                    recorded.setdefault(rule["record"], set()).update(labels)
+    return recorded
+
+
 def load_dashboards() -> dict[str, dict[str, Any]]:
     return {path.name: json.loads(path.read_text(encoding="utf-8")) for path in sorted(DASHBOARD_DIR.glob("*.json"))}
 

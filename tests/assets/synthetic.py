@@ -58,6 +58,11 @@ PER_METRIC_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("askproai_stripe_webhooks_recovered", "type"): STRIPE_EVENT_TYPES,
     ("askproai_stripe_reconciliation_runs", "outcome"): ("ok", "partial", "busy"),
     ("askproai_stripe_webhook_duration_ms", "type"): STRIPE_EVENT_TYPES,
+    ("askproai_stripe_event_last_seen_timestamp_seconds", "type"): (*STRIPE_EVENT_TYPES, "any"),
+    ("askproai_absence_watch_started_timestamp_seconds", "rule"): ("payments_absent", "webhooks_absent"),
+    ("askproai_card_testing_signals", "signal"): ("distinct_cards", "decline_ratio", "testing_codes", "small_amounts"),
+    ("askproai_card_testing_window", "measure"): ("attempts", "declines", "distinct_cards", "small_declines"),
+    ("askproai_watchdog_pings", "outcome"): ("ok", "fail", "error"),
     ("askproai_security_events", "type"): (
         "failed_login",
         "privilege_escalation",

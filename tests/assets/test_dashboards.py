@@ -32,6 +32,8 @@ GUIDE_PANELS = {
         "AskProAI / Security",
         ["failed login attempts", "blocked ips", "rate limit violations", "security events by type", "per hour"],
     ),
+    # Not the guide's: the SLOs of prometheus/slos.yaml (docs/slos.md).
+    "slos.json": ("AskProAI / SLOs", ["error budget left", "burn rate", "sli over"]),
 }
 DASHBOARDS = load_dashboards()
 
@@ -52,7 +54,7 @@ def test_committed_dashboards_are_what_the_generator_writes() -> None:
         assert committed[name] == text, f"{name} is stale: run .venv/bin/python grafana/generate_dashboards.py"
 
 
-def test_the_guides_four_dashboards_exist_with_their_panels() -> None:
+def test_the_guides_four_dashboards_and_the_slos_exist_with_their_panels() -> None:
     assert set(DASHBOARDS) == set(GUIDE_PANELS)
     for name, (title, topics) in GUIDE_PANELS.items():
         dashboard = DASHBOARDS[name]

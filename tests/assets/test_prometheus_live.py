@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.assets.prometheus_server import (
+    PROMETHEUS_DIR,
     PrometheusServer,
     ScrapeTarget,
     ensure_prometheus_installed,
@@ -27,6 +29,7 @@ SECRET = "synthetic-metrics-secret"
 GOOD_JOB = "askproai-synthetic"
 WRONG_SECRET_JOB = "askproai-wrong-secret"
 EXPRESSIONS = all_expressions()
+SLO_COUNT = len(yaml.safe_load((PROMETHEUS_DIR / "slos.yaml").read_text())["slos"])
 COUNT_ALERTS = {
     "AskProAIPaymentFailures",
     "AskProAISecurityBreachAttempt",
@@ -47,6 +50,12 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
         with running_prometheus(targets, workdir) as server:
             # Three scrapes: rate() over 1m needs two samples, and the counters must have moved.
             server.wait_for_targets(timeout=20, jobs=[GOOD_JOB], scrapes=3)
+            # The SLO panels read recorded series: wait until every SLO's budget has been recorded.
+            server.wait_for(
+                lambda: len(server.query(f'slo:error_budget_remaining:ratio{{job="{GOOD_JOB}"}}')) == SLO_COUNT or None,
+                timeout=20,
+                what="the SLO recording rules' first evaluation",
+            )
             yield server
 
 
@@ -112,3 +121,23 @@ def test_alerts_fire_on_real_scrapes(prometheus: PrometheusServer) -> None:
     down_jobs = {a["labels"]["job"] for a in alerts.get("AskProAIMetricsDown", [])}
     assert GOOD_JOB not in down_jobs
     assert all(a["state"] == "pending" for a in alerts.get("AskProAIMetricsDown", []))
+
+
+def test_slo_pages_fire_on_real_scrapes_and_the_latency_slo_stays_quiet(prometheus: PrometheusServer) -> None:
+    # The synthetic exposition fails half of its webhook events and answers 2 of 3 request series
+    # with 5xx: both SLOs burn far beyond 14.4x. Every synthetic observation is under 1000 ms, so
+    # the latency SLO spends nothing.
+    pages = {"AskProAIWebhookProcessingBudgetBurnPage", "AskProAIApiAvailabilityBudgetBurnPage"}
+
+    def firing() -> set[str] | None:
+        names = {
+            alert["labels"]["alertname"]
+            for alert in prometheus.alerts()
+            if alert["state"] == "firing" and alert["labels"].get("job") == GOOD_JOB
+        }
+        return names if names >= pages else None
+
+    names = prometheus.wait_for(firing, timeout=20, what=f"{sorted(pages)} to fire")
+    assert not {name for name in names if name.startswith("AskProAIApiLatency")}
+    (latency,) = prometheus.query(f'slo:error_budget_remaining:ratio{{job="{GOOD_JOB}",slo="api_latency"}}')
+    assert float(latency["value"][1]) == 1.0

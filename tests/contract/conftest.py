@@ -18,6 +18,8 @@ import pytest
 from platform_monitoring.alerting.delivery.records import DeliveryStore
 from platform_monitoring.observability.store import MetricBackend
 from platform_monitoring.security.stores import BlockStore
+from platform_monitoring.webhooks.card_testing import CardTestingWindow
+from platform_monitoring.webhooks.reconciliation import CheckpointStore
 
 from tests.contract.harness import (
     AlertStoreHarness,
@@ -27,7 +29,9 @@ from tests.contract.harness import (
     fake_publisher,
     sns_publisher,
 )
+from tests.support.card_testing import InMemoryCardTestingWindow
 from tests.support.fakes import InMemoryBlockStore, InMemoryDeliveryStore, InMemoryMetricBackend
+from tests.support.reconciliation import InMemoryCheckpointStore
 
 IMPLEMENTATIONS = [pytest.param("fake", id="fake"), pytest.param("real", id="real", marks=pytest.mark.integration)]
 METRIC_DB = 3  # databases 0-2, 5-7 and 9-15 belong to other suites, `make local` and the benches
@@ -94,4 +98,35 @@ def metric_backend(implementation: str, request: pytest.FixtureRequest) -> Itera
     backend.clear()  # the store's own keys, nothing else in the database
     yield backend
     backend.clear()
+    client.close()
+
+
+@pytest.fixture
+def checkpoint_store(implementation: str, request: pytest.FixtureRequest) -> CheckpointStore:
+    if implementation == "fake":
+        return InMemoryCheckpointStore()
+    from platform_monitoring.webhooks.reconciliation import DynamoCheckpointStore
+
+    aws = request.getfixturevalue("aws")
+    return DynamoCheckpointStore(aws.client("dynamodb"), aws.resources["StripeReconciliationTable"]["Ref"])
+
+
+@pytest.fixture
+def card_testing_window(implementation: str, request: pytest.FixtureRequest) -> Iterator[CardTestingWindow]:
+    if implementation == "fake":
+        yield InMemoryCardTestingWindow()
+        return
+    import redis
+    from platform_monitoring.webhooks.card_testing import KEY_PREFIX, RedisCardTestingWindow
+
+    client: Any = redis.Redis.from_url(metric_db_url(request.getfixturevalue("redis_url")))
+
+    def clear() -> None:  # the window's own keys only (the metric suite shares the database)
+        keys = list(client.scan_iter(match=f"{KEY_PREFIX}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+    clear()
+    yield RedisCardTestingWindow(client)
+    clear()
     client.close()

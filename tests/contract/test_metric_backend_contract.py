@@ -1,7 +1,8 @@
 """MetricBackend (observability.store): InMemoryMetricBackend and RedisMetricBackend on the
 machine's Redis, one suite.
 
-apply() writes one invocation's updates in order ("inc" adds, "set" replaces); a metric admits a
+apply() writes one invocation's updates in order ("inc" adds, "set" replaces, "max" / "min" replace
+only a lower / higher value or none); a metric admits a
 new series only below the cap, and each refused series is counted once per call in the
 dropped-series counter; snapshot() returns every catalogued metric, written or not. Each
 non-empty apply() and each snapshot() is one round trip.
@@ -59,6 +60,34 @@ def test_updates_apply_in_their_order(metric_backend: MetricBackend) -> None:
         [put(QUEUE, '["a"]', 5), inc(QUEUE, '["a"]', 2), inc(QUEUE, '["b"]', 2), put(QUEUE, '["b"]', 5)], CAP
     )
     assert metric_backend.snapshot()[QUEUE] == {'["a"]': 7.0, '["b"]': 5.0}
+
+
+LAST_SEEN = "askproai_stripe_event_last_seen_timestamp_seconds"
+
+
+def test_max_and_min_keep_the_extreme_whatever_order_the_writers_flush_in(metric_backend: MetricBackend) -> None:
+    paid, any_type = '["payment_intent.succeeded"]', '["any"]'
+    metric_backend.apply([Update("max", LAST_SEEN, paid, paid, 1000.0)], CAP)
+    metric_backend.apply(
+        [Update("max", LAST_SEEN, paid, paid, 900.0), Update("max", LAST_SEEN, any_type, any_type, 900.0)], CAP
+    )
+    metric_backend.apply([Update("max", LAST_SEEN, any_type, any_type, 1100.5)], CAP)
+    assert metric_backend.snapshot()[LAST_SEEN] == {paid: 1000.0, any_type: 1100.5}
+    watched = "askproai_absence_watch_started_timestamp_seconds"
+    rule = '["webhooks_absent"]'
+    for value in (500.0, 700.0, 400.0, 450.0):
+        metric_backend.apply([Update("min", watched, rule, rule, value)], CAP)
+    assert metric_backend.snapshot()[watched] == {rule: 400.0}
+
+
+def test_the_buffer_sends_one_max_per_series_of_an_invocation(metric_backend: MetricBackend) -> None:
+    buffer = MetricBuffer()
+    for created in (300.0, 500.0, 400.0):
+        buffer.extreme("max", LAST_SEEN, created, type="charge.refunded")
+    updates = buffer.drain()
+    assert [(u.op, u.value) for u in updates] == [("max", 500.0)]
+    metric_backend.apply(updates, CAP)
+    assert metric_backend.snapshot()[LAST_SEEN] == {'["charge.refunded"]': 500.0}
 
 
 def test_decimal_fractions_add_up_as_redis_adds_them(metric_backend: MetricBackend) -> None:

@@ -116,9 +116,11 @@ def stripe_sample(name: str) -> dict[str, Any]:
 
 
 def stripe_payload(name: str, event_id: str, **object_changes: Any) -> str:
-    """That sample as a new event (its own ID, the object changed), serialised as Stripe sends it."""
+    """That sample as a new event (its own ID, created now, the object changed), serialised as Stripe
+    sends it. Created now: the absence rules read an event's `created` as the last time its type was seen."""
     event = stripe_sample(name)
     event["id"] = event_id
+    event["created"] = int(time.time())
     event["data"]["object"].update(object_changes)
     return json.dumps(event, indent=2)
 

@@ -50,8 +50,10 @@ def dependencies_up(proxies: dict[str, TcpProxy]) -> Iterator[None]:
         proxy.set_mode("forward")
 
 
-def get(stack: LocalStack, headers: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
-    request = urllib.request.Request(f"{stack.api_url}/api/health", headers=headers)
+def get(
+    stack: LocalStack, headers: dict[str, str], path: str = "/api/health"
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    request = urllib.request.Request(f"{stack.api_url}{path}", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, dict(response.headers), json.loads(response.read())
@@ -94,6 +96,27 @@ def test_redis_stopped_makes_it_unhealthy_then_recovers(stack: LocalStack, proxi
     proxies["redis"].set_mode("forward")
     status, _, body = get(stack, {"X-Health-Check-Secret": SECRET})
     assert (status, body["status"]) == (200, "healthy")
+
+
+def test_with_mysql_and_redis_stopped_liveness_answers_and_readiness_fails(
+    stack: LocalStack, proxies: dict[str, TcpProxy]
+) -> None:
+    proxies["mysql"].set_mode("down")
+    proxies["redis"].set_mode("down")
+    draft = {"X-Health-Check-Secret": SECRET, "Accept": "application/health+json"}
+    status, headers, body = get(stack, draft, "/api/health/live")
+    assert (status, body["status"]) == (200, "pass")
+    assert headers["Content-Type"] == "application/health+json"
+    status, _, body = get(stack, {"X-Health-Check-Secret": SECRET}, "/api/health/live")
+    assert (status, body["status"]) == (200, "alive")
+
+    status, headers, body = get(stack, draft, "/api/health/ready")
+    assert (status, body["status"]) == (503, "fail")
+    assert headers["Content-Type"] == "application/health+json"
+    assert body["checks"]["database:responseTime"][0]["status"] == "fail"
+    assert "Connection refused" in body["checks"]["redis:responseTime"][0]["output"]
+    assert body["checks"]["stripe_api:responseTime"][0]["status"] == "pass"
+    assert "disk:utilization" not in body["checks"]
 
 
 def test_mysql_stopped_makes_it_unhealthy(stack: LocalStack, proxies: dict[str, TcpProxy]) -> None:

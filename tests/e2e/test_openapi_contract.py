@@ -327,6 +327,18 @@ def test_the_known_alert_is_acknowledged_then_resolved(action: str, stack: Local
     validate(case, response, stack)
 
 
+@pytest.mark.parametrize("accept", ["application/json", "application/health+json"])
+@pytest.mark.parametrize("path", ["/api/health", "/api/health/ready", "/api/health/live"])
+def test_the_health_routes_answer_both_formats_as_documented(path: str, accept: str, stack: LocalStack) -> None:
+    """The generated cases send no Accept of their own: each health route once in each format."""
+    case = schema[path]["GET"].Case()
+    response = case.call(base_url=stack.api_url, headers={"X-Health-Check-Secret": HEALTH_SECRET, "Accept": accept})
+    assert response.status_code in (200, 503), response.text
+    assert response.headers["content-type"] == [accept]  # schemathesis: lowercase names, list values
+    assert response.headers["vary"] == ["Accept"]
+    validate(case, response, stack)
+
+
 def test_every_operation_answered_a_success_too() -> None:
     """The authenticated and signed cases really got through: each operation run above answered a 2xx."""
     if not ANSWERED:

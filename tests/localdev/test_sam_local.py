@@ -32,6 +32,8 @@ def test_every_sample_event_belongs_to_a_function_and_has_an_expectation() -> No
     ("event", "function"),
     [
         ("health.json", "HealthFunction"),
+        ("health_live.json", "HealthFunction"),
+        ("health_ready.json", "HealthFunction"),
         ("metrics.json", "MetricsFunction"),
         ("alerts_ack.json", "AlertsApiFunction"),
         ("alerts_silence.json", "AlertsApiFunction"),
@@ -92,6 +94,14 @@ def test_a_function_error_or_an_unexpected_answer_fails(stdout: str, reason: str
     assert reason in verdict.answer
 
 
+def test_readiness_in_the_drafts_format_must_pass_with_the_four_dependency_checks() -> None:
+    ready = {"status": "pass", "checks": {key: [{"status": "pass"}] for key in sam_local.DEPENDENCY_CHECKS}}
+    assert sam_local.judge("health_ready.json", {}, proxy(200, ready)).ok
+    with_disk = {**ready, "checks": {**ready["checks"], "disk:utilization": [{"status": "pass"}]}}
+    assert "checks [" in sam_local.judge("health_ready.json", {}, proxy(200, with_disk)).answer
+    assert "expected {'status': 'pass'}" in sam_local.judge("health_ready.json", {}, proxy(200, HEALTHY)).answer
+
+
 def test_an_event_without_expectation_fails() -> None:
     verdict = sam_local.judge("new_sample.json", {}, proxy(200, {}))
     assert not verdict.ok
@@ -134,6 +144,23 @@ def test_the_sam_template_declares_what_the_template_does_not(tmp_path: Path) ->
     assert health["CodeUri"] == str(tmp_path / "HealthFunction")
     assert template["Resources"]["SharedLayer"]["Properties"]["ContentUri"] == str(tmp_path / "SharedLayer")
     assert built["Resources"]["HealthFunction"]["Properties"]["CodeUri"] == "HealthFunction"  # a copy
+
+
+def test_the_sam_template_gives_a_cold_container_time_to_import(tmp_path: Path) -> None:
+    built = {
+        "Globals": {"Function": {"Timeout": 10}},
+        "Resources": {
+            "IpGuardFunction": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "a", "Timeout": 3}},
+            "HealthFunction": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "b"}},
+            "ReportsFunction": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "c", "Timeout": 300}},
+        },
+    }
+    resources = sam_local.sam_template(built, tmp_path, {})["Resources"]
+    timeouts = {name: resource["Properties"]["Timeout"] for name, resource in resources.items()}
+    # SAM's emulator counts init inside the timeout; Lambda does not. A longer timeout stays as it is.
+    minimum = sam_local.LOCAL_MIN_TIMEOUT
+    assert timeouts == {"IpGuardFunction": minimum, "HealthFunction": minimum, "ReportsFunction": 300}
+    assert built["Resources"]["IpGuardFunction"]["Properties"]["Timeout"] == 3  # a copy
 
 
 def test_the_env_vars_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ against a moto server with the template's resources, every AWS request counted o
 Counted with botocore's `before-send` hook (one count per HTTP request, retries included) on
 the clients the objects below are built with, the same classes the functions wire in their
 app.py: StripeWebhook's WebhookIngest (SQS), WebhookProcessor (Powertools idempotency on
-DynamoDB, alerting on DynamoDB, SNS), SecurityMonitor (DynamoDB). Redis is counted when a
-counting client is given (tests/support/redis_counting.py); otherwise metrics go to memory.
+DynamoDB, alerting on DynamoDB, SNS, the card-testing window), SecurityMonitor (DynamoDB). Redis is
+counted when a counting client is given (tests/support/redis_counting.py), for the metric store and
+the card-testing window (one pipeline per batch holding a payment attempt); otherwise both are in
+memory.
 Lambda's own SQS poller (ReceiveMessage, DeleteMessageBatch: about 2 requests per batch) is not
 the function's request and not counted here; bench/cost_bench.py adds it to the bill.
 """
@@ -35,10 +37,12 @@ from platform_monitoring.observability.metrics import recorder
 from platform_monitoring.security.events import parse_event
 from platform_monitoring.security.monitor import SecurityMonitor
 from platform_monitoring.security.stores import DynamoBlockStore
+from platform_monitoring.webhooks.card_testing import CARD_TESTING, CardTestingDetector, CardTestingWindow, Thresholds
 from platform_monitoring.webhooks.ingest import SqsEventQueue, WebhookIngest
 from platform_monitoring.webhooks.processor import WebhookProcessor
 from platform_monitoring.webhooks.settings import StripeWebhookSettings
 
+from tests.support.card_testing import InMemoryCardTestingWindow
 from tests.support.fakes import InMemoryMetricBackend
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.local_stack import AwsEmulator
@@ -96,7 +100,11 @@ class EventCosts:
     """The bundle's event paths, wired as the functions wire them, on counted clients."""
 
     def __init__(
-        self, aws: AwsEmulator, redis_backend: Any = None, redis_trips: Callable[[], int] | None = None
+        self,
+        aws: AwsEmulator,
+        redis_backend: Any = None,
+        redis_trips: Callable[[], int] | None = None,
+        card_testing_window: CardTestingWindow | None = None,
     ) -> None:
         channels.set_levels({name: "error" for name in ("monitoring", "webhooks", "stripe", "security", "portal")})
         self.aws, self.wire = aws, WireCounter()
@@ -121,6 +129,7 @@ class EventCosts:
             clock=self._alerting_clock,
         )
         self._dynamodb = dynamodb
+        self.card_testing_window = card_testing_window or InMemoryCardTestingWindow()
         self.processor = self._processor()
         self.security = SecurityMonitor(
             DynamoBlockStore(
@@ -135,8 +144,14 @@ class EventCosts:
 
     def _processor(self) -> WebhookProcessor:
         table = self.aws.resources["IdempotencyTable"]["TableName"]
+        rule = self.alerting.rules[CARD_TESTING]
+        detector = CardTestingDetector(
+            self.card_testing_window, Thresholds.of(rule.window_seconds, rule.params), self.alerting
+        )
         return WebhookProcessor(
-            DynamoDBPersistenceLayer(table_name=table, boto3_client=self._dynamodb), alerts=self.alerting
+            DynamoDBPersistenceLayer(table_name=table, boto3_client=self._dynamodb),
+            alerts=self.alerting,
+            card_testing=detector,
         )
 
     # -- measuring ---------------------------------------------------------------

@@ -80,10 +80,15 @@ class InMemoryMetricBackend:
                     continue
                 known.add(update.series)
             values = self.hashes[update.metric]
+            current = values.get(update.field)
             if update.op == "inc":
-                values[update.field] = _redis_add(values.get(update.field, 0.0), update.value)
-            else:
+                values[update.field] = _redis_add(current or 0.0, update.value)
+            elif update.op == "set" or current is None:
                 values[update.field] = float(update.value)
+            elif update.op == "max":
+                values[update.field] = max(current, float(update.value))
+            else:  # "min"
+                values[update.field] = min(current, float(update.value))
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         with self._lock:

@@ -4,12 +4,19 @@ A rule is either
 - `count`: it fires when the number of occurrences reported through `alert()` within the
   last `window_seconds` reaches `threshold` (the guide's "3 failures in 5 minutes"), or
 - `condition`: a clock evaluates it (ScheduledChecksFunction) and calls `alert()` while it
-  holds (high error rate, queue backlog) and clears it when it no longer does.
+  holds (high error rate, queue backlog) and clears it when it no longer does, or
+- `absence` (a dead-man rule): the scheduled checks call `alert()` while no Stripe event of the
+  rule's `params.event_type` ("any": of any type) was seen for `window_seconds`, within the
+  rule's active hours, and clear it once traffic returns (alerting/absence.py).
+
+A rule's `params` hold what only its evaluator reads (an absence rule's event type and active
+hours, the card-testing thresholds); they are overridden like the fields, by name.
 
 ALERT_RULE_OVERRIDES changes fields per environment (a template parameter), as
 comma-separated `<type>.<field>=<value>` pairs; channel lists join with `+`:
 
     payment_failure.threshold=5,payment_failure.channels=email+slack,high_error_rate.min_requests=200
+    payments_absent.active_hours=07:00-23:00,payments_absent.days=mon-sat,card_testing_suspected.min_declines=20
 
 A rule may declare an `escalation` (PagerDuty's model; evaluated every minute by
 alerting/escalation.py): its `channels` are paged at once, then each step's channels once the
@@ -25,6 +32,7 @@ import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,9 +44,12 @@ CHANNELS = ("email", "slack", "sms")
 SEVERITIES = ("critical", "high", "warning", "info")
 
 
-RuleKind = Literal["count", "condition"]
+RuleKind = Literal["count", "condition", "absence"]
+KINDS = ("count", "condition", "absence")
 
 
+# Params a rule of a kind may be given by an override even where alert_rules.json leaves them out.
+_OPTIONAL_PARAMS = {"absence": ("event_type", "active_hours", "days", "time_zone")}
 _INT_FIELDS = ("window_seconds", "throttle_seconds", "min_requests")
 _CHANNEL_FIELDS = ("channels", "resolved_channels")
 
@@ -100,6 +111,8 @@ class AlertRule:
     group_by: tuple[str, ...] = ()
     min_requests: int = 0
     escalation: Escalation | None = None
+    # What only the rule's evaluator reads (see the module docstring); not part of equality.
+    params: Mapping[str, Any] = dataclass_field(default_factory=dict, compare=False)
 
     @property
     def window_ms(self) -> int:
@@ -144,6 +157,7 @@ def _rule(alert_type: str, data: Mapping[str, Any]) -> AlertRule:
         group_by=tuple(data.get("group_by", ())),
         min_requests=int(data.get("min_requests", 0)),
         escalation=_escalation(data["escalation"]) if data.get("escalation") else None,
+        params=dict(data.get("params", {})),
     )
     _validate(rule, f"{RULES_FILE.name}: rule {alert_type}")
     return rule
@@ -181,8 +195,8 @@ def _escalation_problems(escalation: Escalation) -> list[str]:
 
 def _validate(rule: AlertRule, where: str) -> None:
     problems = []
-    if rule.kind not in ("count", "condition"):
-        problems.append(f"kind must be count or condition, not {rule.kind!r}")
+    if rule.kind not in KINDS:
+        problems.append(f"kind must be one of {', '.join(KINDS)}, not {rule.kind!r}")
     if rule.severity not in SEVERITIES:
         problems.append(f"severity must be one of {', '.join(SEVERITIES)}")
     if not rule.threshold > 0:
@@ -245,12 +259,32 @@ def apply_overrides(rules: Mapping[str, AlertRule], overrides: str | None) -> di
         if alert_type not in result:
             raise ConfigurationError(f"{ALERT_RULE_OVERRIDES}: no rule {alert_type!r}")
         try:
-            changed = replace(result[alert_type], **{field: _parse_field(field, value)})
+            rule = result[alert_type]
+            if field in rule.params or field in _OPTIONAL_PARAMS.get(rule.kind, ()):
+                parsed = _parse_param(field, value, rule.params.get(field, ""))
+                changed = replace(rule, params={**rule.params, field: parsed})
+            else:
+                changed = replace(rule, **{field: _parse_field(field, value)})
         except (ValueError, TypeError) as error:
             raise ConfigurationError(f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r}: {error}") from None
         _validate(changed, f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r}")
         result[alert_type] = changed
     return result
+
+
+def _parse_param(name: str, value: str, current: Any) -> Any:
+    """A param's new value, read as the type of the value it replaces (lists join with `+`)."""
+    if isinstance(current, bool):
+        if value.lower() not in ("true", "false"):
+            raise ValueError(f"{name} is true or false")
+        return value.lower() == "true"
+    if isinstance(current, int):
+        return int(value)
+    if isinstance(current, float):
+        return float(value)
+    if isinstance(current, list):
+        return [item for item in value.split("+") if item and item != "none"]
+    return value
 
 
 def _parse_field(field: str, value: str) -> Any:
@@ -266,5 +300,5 @@ def _parse_field(field: str, value: str) -> Any:
         return None
     raise ValueError(
         f"field {field!r} cannot be overridden "
-        f"(threshold, severity, escalation=none, {', '.join(_INT_FIELDS + _CHANNEL_FIELDS)})"
+        f"(threshold, severity, escalation=none, {', '.join(_INT_FIELDS + _CHANNEL_FIELDS)}, or the rule's params)"
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from platform_monitoring.core.config import ConfigurationError, EnvSource, Secret, env_reader
+from platform_monitoring.core.config import ConfigurationError, EnvReader, EnvSource, Secret, env_reader
 from platform_monitoring.core.settings import ALERTS_API_SECRET, AlertRecipients, MonitoringSettings
 
 ALERTS_TABLE = "ALERTS_TABLE"
@@ -18,6 +19,7 @@ ALERT_RUNBOOK_BASE_URL = "ALERT_RUNBOOK_BASE_URL"
 ALERT_AWS_TIMEOUT_SECONDS = "ALERT_AWS_TIMEOUT_SECONDS"
 ALERT_SLACK_TIMEOUT_SECONDS = "ALERT_SLACK_TIMEOUT_SECONDS"
 ALERT_DELIVERY_ATTEMPTS = "ALERT_DELIVERY_ATTEMPTS"
+ALERT_TIME_ZONE = "ALERT_TIME_ZONE"
 
 
 # --- alerting -------------------------------------------------------------------------
@@ -37,6 +39,7 @@ class AlertingSettings:
     runbook_base_url: str
     aws_timeout: float
     history_table: str | None = None  # every delivery attempt (alerting/delivery/history.py)
+    time_zone: str = "UTC"  # the operator's (IANA): absence rules' active hours are read in it
 
     def require(self) -> None:
         """Raise ConfigurationError naming the first missing variable AlertingService cannot do without."""
@@ -63,7 +66,18 @@ class AlertingSettings:
             runbook_base_url=base if base.endswith("/") else base + "/",
             aws_timeout=env.number(ALERT_AWS_TIMEOUT_SECONDS, 1.5, 0.1, 30.0),  # 2 DynamoDB attempts: 7 s at most
             history_table=env.string(ALERT_DELIVERY_HISTORY_TABLE),
+            time_zone=_time_zone(env.string(ALERT_TIME_ZONE) or "UTC", env),
         )
+
+
+def _time_zone(name: str, env: EnvReader) -> str:
+    if name.upper() in ("UTC", "ETC/UTC"):
+        return name  # needs no time zone database (see alerting/absence.py)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return env.fail(f"{ALERT_TIME_ZONE} must be an IANA time zone such as Europe/Berlin, got {name!r}", "UTC")
+    return name
 
 
 @dataclass(frozen=True)

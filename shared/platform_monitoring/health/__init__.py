@@ -1,1 +1,1 @@
-"""The guide's health checks and the service that runs them concurrently."""
+"""The guide's health checks, the service that runs them concurrently, and their application/health+json form."""

@@ -183,6 +183,11 @@ class MemoryCheck:
         return CheckOutcome(OK, f"Memory usage is {percent:.1f}%", meta)
 
 
+# What readiness asks (GET /api/health/ready): the services the bundle calls. Disk and memory are
+# this function's own resources, not dependencies; /api/health still reports them.
+DEPENDENCY_CHECKS = ("database", "redis", "stripe_api", "queues")
+
+
 def default_checks(settings: HealthSettings) -> list[HealthCheck]:
     clients.preload_health_clients()
     return [

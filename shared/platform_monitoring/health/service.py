@@ -119,6 +119,10 @@ class HealthCheckService:
         self.timeout = timeout
         self._executor = executor or _EXECUTOR
 
+    def only(self, names: Sequence[str]) -> HealthCheckService:
+        """The same service restricted to the checks named (in this service's order), same pool."""
+        return HealthCheckService([c for c in self.checks if c.name in names], self.timeout, self._executor)
+
     def run(self, budget: float | None = None) -> HealthReport:
         """Run every check concurrently; `budget` caps the whole run (the Lambda's remaining time)."""
         timeout = self.timeout if budget is None else max(0.0, min(self.timeout, budget))

@@ -87,6 +87,28 @@ CATALOG: tuple[MetricSpec, ...] = (
         "Seconds between now and the point up to which Stripe's events were reconciled, at the last run",
     ),
     _histogram("stripe_webhook_duration_ms", "Stripe webhook processing time in milliseconds", "type"),
+    _gauge(
+        "stripe_event_last_seen_timestamp_seconds",
+        "When the newest Stripe event of a type the processor handled was created (epoch seconds; "
+        "type=any: of any type); the absence rules read it",
+        "type",
+    ),
+    _gauge(
+        "absence_watch_started_timestamp_seconds",
+        "When the scheduled checks first watched an absence rule whose event type was never seen",
+        "rule",
+    ),
+    _counter(
+        "card_testing_signals_total",
+        "Card-testing signals the webhook processor saw hold in its window (each evaluation that held)",
+        "signal",
+    ),
+    _gauge(
+        "card_testing_window",
+        "The payment attempts in the card-testing window at the last evaluation, by measure",
+        "measure",
+    ),
+    _counter("watchdog_pings_total", "Heartbeats the scheduled checks sent to the outside dead-man URL", "outcome"),
     # Security
     _counter("failed_logins_total", "Failed login attempts"),
     _counter("blocked_ips_total", "IP addresses blocked"),

@@ -40,7 +40,10 @@ DROPPED_METRIC = "askproai_metrics_dropped_series"
 
 
 # One call applies a whole invocation's updates. ARGV: cap, then groups of
-# (op, metric, series, field, value); op is "inc" (HINCRBYFLOAT) or "set" (HSET).
+# (op, metric, series, field, value); op is "inc" (HINCRBYFLOAT), "set" (HSET), or "max" / "min"
+# (HSET only when the field is missing or the value is above / below it: a gauge that many
+# Lambdas write out of order, such as the time a Stripe event type was last seen, only moves
+# one way).
 # A series not yet known is only admitted while the metric has fewer than `cap` series;
 # refused ones are counted per metric in the dropped-series counter.
 _APPLY_SCRIPT = """
@@ -66,8 +69,14 @@ for i = 2, #ARGV, 5 do
     local key = prefix .. ':m:' .. metric
     if op == 'inc' then
       redis.call('HINCRBYFLOAT', key, fld, value)
-    else
+    elseif op == 'set' then
       redis.call('HSET', key, fld, value)
+    else
+      local current = tonumber(redis.call('HGET', key, fld))
+      local wanted = tonumber(value)
+      if current == nil or (op == 'max' and wanted > current) or (op == 'min' and wanted < current) then
+        redis.call('HSET', key, fld, value)
+      end
     end
   end
 end
@@ -134,6 +143,23 @@ class MetricBuffer:
         key = series_key(_label_values(metric, labels))
         with self._lock:
             self.updates[("set", metric.name, key, key)] = float(value)
+
+    def extreme(self, op: str, name: str, value: float, **labels: object) -> None:
+        """A gauge that only rises (op "max") or only falls ("min"): the store keeps the extreme of
+        what every writer sent, whatever order their flushes arrive in."""
+        metric = spec(name)
+        if metric.type != "gauge":
+            raise TypeError(f"{metric.name} is a {metric.type}, not a gauge")
+        if op not in ("max", "min"):
+            raise ValueError(f"op must be max or min, not {op!r}")
+        if not math.isfinite(value):
+            return
+        key = series_key(_label_values(metric, labels))
+        slot = (op, metric.name, key, key)
+        with self._lock:
+            held = self.updates.get(slot)
+            pick = max if op == "max" else min
+            self.updates[slot] = float(value) if held is None else pick(held, float(value))
 
     def observe(self, name: str, value: float, **labels: object) -> None:
         metric = spec(name)
@@ -261,6 +287,14 @@ class MetricRecorder:
 
     def observe(self, name: str, value: float, **labels: object) -> None:
         self.buffer.observe(name, value, **labels)
+
+    def raise_to(self, name: str, value: float, **labels: object) -> None:
+        """Set a gauge to value unless the store holds a higher one (a last-seen time)."""
+        self.buffer.extreme("max", name, value, **labels)
+
+    def lower_to(self, name: str, value: float, **labels: object) -> None:
+        """Set a gauge to value unless the store holds a lower one (a first-seen time)."""
+        self.buffer.extreme("min", name, value, **labels)
 
     def flush(self) -> int:
         """Write what was recorded; returns the number of updates written (0 when dropped)."""

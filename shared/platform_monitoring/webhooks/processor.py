@@ -14,6 +14,18 @@
 - Alerts are sent from inside the idempotent call, before the record is completed: if sending
   fails the event is retried (at least once, never silently lost).
 - Handlers only add to counters, so events are handled in whatever order they arrive.
+- Last seen: each event handled (processed, ignored or a duplicate) raises the gauge
+  stripe_event_last_seen_timestamp_seconds{type} (and {type="any"}) to the event's `created`
+  (Stripe's clock, never later than ours), which the absence rules read (alerting/absence.py).
+  It is a conditional max in the metric store's flush (Redis, one Lua call per invocation that
+  the counters make anyway): a batch of ten costs no extra request, and Lambdas flushing out of
+  order never move it back. A DynamoDB item with a conditional max would be one more request per
+  type per batch (issue 17's budget is two DynamoDB requests per event), and the metric store
+  already holds what the dashboards read. A recovered event (reconciliation) counts as seen at
+  its own creation time: payments that happened while deliveries failed end payments_absent
+  (they did happen), and stripe_events_missed reports the failed deliveries.
+- Card testing: each payment failure and success also feeds the card-testing detector
+  (webhooks/card_testing.py) once per batch, after the events are processed.
 - Each event is timed as the guide's `stripe_webhook` transaction, with `status_code` (200
   processed, ignored or duplicate; 409 already in progress elsewhere; 500 failed) and
   `webhook_type`, and in `stripe_webhook_duration_ms{type}`.
@@ -34,6 +46,7 @@ from platform_monitoring.core.sqs_batch import SqsBatch
 from platform_monitoring.observability.logging import monitoring_log, stripe_log, webhooks_log
 from platform_monitoring.observability.metrics import count_business, recorder
 from platform_monitoring.observability.performance import PerformanceMonitor
+from platform_monitoring.webhooks.card_testing import CardTestingDetector, PaymentAttempt, card_key
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
@@ -56,6 +69,9 @@ PROCESSED, IGNORED, DUPLICATE, FAILED = "processed", "ignored", "duplicate", "fa
 # stripe_webhooks_recovered_total, so a missed delivery stays visible after it was made good.
 WEBHOOK, RECONCILIATION = "webhook", "reconciliation"
 
+
+LAST_SEEN = "stripe_event_last_seen_timestamp_seconds"
+ANY_TYPE = "any"  # the absence rules' name for "an event of any type"
 
 STATUS_CODES = {PROCESSED: 200, IGNORED: 200, DUPLICATE: 200, FAILED: 500}
 _EVENT_TYPE = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_]+)+$")
@@ -89,6 +105,7 @@ class Effects:
     status: str
     counts: list[tuple[str, float, dict[str, str]]] = field(default_factory=list)
     alerts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    attempt: PaymentAttempt | None = None  # for the card-testing detector
 
     def count(self, name: str, value: float = 1.0, **labels: str) -> Effects:
         self.counts.append((name, value, labels))
@@ -126,9 +143,22 @@ def _basics(event: Mapping[str, Any], obj: Mapping[str, Any]) -> dict[str, Any]:
     return {"event_id": event.get("id"), "event_type": event.get("type"), "object_id": obj.get("id")}
 
 
+def _created(event: Mapping[str, Any]) -> float:
+    created = event.get("created")
+    return float(created) if isinstance(created, int | float) and not isinstance(created, bool) else time.time()
+
+
+def _fingerprint(payment_method: Any) -> str | None:
+    """The card's fingerprint under a payment method (or a charge's payment_method_details), hashed."""
+    card = payment_method.get("card") if isinstance(payment_method, Mapping) else None
+    return card_key(card.get("fingerprint")) if isinstance(card, Mapping) else None
+
+
 def payment_succeeded(event: Mapping[str, Any], obj: Mapping[str, Any]) -> Effects:
     amount = _amount(obj, "amount_received", "amount")
-    return Effects(PROCESSED).count("revenue_processed_cents", amount, currency=_currency(obj))
+    effects = Effects(PROCESSED).count("revenue_processed_cents", amount, currency=_currency(obj))
+    effects.attempt = PaymentAttempt(succeeded=True, created=_created(event), amount=amount)
+    return effects
 
 
 def payment_intent_failed(event: Mapping[str, Any], obj: Mapping[str, Any]) -> Effects:
@@ -136,7 +166,31 @@ def payment_intent_failed(event: Mapping[str, Any], obj: Mapping[str, Any]) -> E
     if not isinstance(error, Mapping):
         error = {}
     reason = _label(error.get("decline_code") or error.get("code") or error.get("type"))
-    return _payment_failure(event, obj, reason)
+    effects = _payment_failure(event, obj, reason)
+    effects.attempt = _declined(event, obj, reason, error.get("payment_method"))
+    return effects
+
+
+def charge_failed(event: Mapping[str, Any], obj: Mapping[str, Any]) -> Effects:
+    # A charge of a PaymentIntent fails with its payment_intent.payment_failed, which counts it:
+    # only a charge made without one (the Charges API, card testers' favourite) counts here.
+    if obj.get("payment_intent"):
+        return Effects(IGNORED)
+    reason = _label(obj.get("failure_code"))
+    effects = _payment_failure(event, obj, reason)
+    effects.attempt = _declined(event, obj, reason, obj.get("payment_method_details"))
+    return effects
+
+
+def _declined(event: Mapping[str, Any], obj: Mapping[str, Any], reason: str, payment_method: Any) -> PaymentAttempt:
+    amount = obj.get("amount")
+    return PaymentAttempt(
+        succeeded=False,
+        created=_created(event),
+        decline_code=reason,
+        card=_fingerprint(payment_method),
+        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+    )
 
 
 def invoice_payment_failed(event: Mapping[str, Any], obj: Mapping[str, Any]) -> Effects:
@@ -175,6 +229,7 @@ Handler = Callable[[Mapping[str, Any], Mapping[str, Any]], Effects]
 HANDLERS: dict[str, Handler] = {
     "payment_intent.succeeded": payment_succeeded,
     "payment_intent.payment_failed": payment_intent_failed,
+    "charge.failed": charge_failed,
     "invoice.payment_failed": invoice_payment_failed,
     "customer.subscription.created": subscription_created,
     "charge.dispute.created": dispute_created,
@@ -225,6 +280,7 @@ class WebhookProcessor:
         expiry_seconds: int = 30 * 24 * 3600,
         use_local_cache: bool = True,
         clock: Callable[[], float] = time.perf_counter,
+        card_testing: CardTestingDetector | None = None,
     ) -> None:
         from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
             IdempotencyConfig,
@@ -247,6 +303,8 @@ class WebhookProcessor:
         )(self._run)
         self._staged: dict[str, Effects] = {}
         self._clock = clock
+        self.card_testing = card_testing
+        self._attempts: list[PaymentAttempt] = []
         self.batch = SqsBatch(self.process)
 
     def handle_batch(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -254,7 +312,18 @@ class WebhookProcessor:
         if context is not None:
             # An INPROGRESS record of an invocation that timed out expires with it.
             self.config.register_lambda_context(context)
-        return self.batch.process(event, context)
+        try:
+            return self.batch.process(event, context)
+        finally:
+            self.finish_batch()
+
+    def finish_batch(self) -> list[str]:
+        """Feed the batch's payment attempts to the card-testing detector (one Redis round trip);
+        returns the patterns that held. The queue's batches call it; so does a reconciliation run."""
+        attempts, self._attempts = self._attempts, []
+        if self.card_testing is None:
+            return []
+        return self.card_testing.observe(attempts)
 
     def process(self, body: str, message_id: str | None = None, *, source: str = WEBHOOK) -> str:
         """Process one message; returns its status. Raises (so the record is retried) on failure."""
@@ -279,7 +348,16 @@ class WebhookProcessor:
                 raise
             context["status_code"] = STATUS_CODES[status]
             context["outcome"] = status
+            self._seen(event)
             return status
+
+    def _seen(self, event: Mapping[str, Any]) -> None:
+        created = event.get("created")
+        now = time.time()
+        at = float(created) if isinstance(created, int | float) and not isinstance(created, bool) else now
+        at = min(at, now)  # a skewed clock must not push last-seen into the future
+        recorder.raise_to(LAST_SEEN, at, type=type_label(event["type"]))
+        recorder.raise_to(LAST_SEEN, at, type=ANY_TYPE)
 
     def _process_event(self, event: dict[str, Any], source: str = WEBHOOK) -> str:
         from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
@@ -301,6 +379,8 @@ class WebhookProcessor:
             return DUPLICATE
         for name, value, labels in effects.counts:
             count_business(name, value, **labels)
+        if effects.attempt is not None and self.card_testing is not None:
+            self._attempts.append(effects.attempt)
         recorder.inc("stripe_webhooks_total", type=label, status=effects.status)
         if source == RECONCILIATION:
             recorder.inc("stripe_webhooks_recovered_total", type=label)

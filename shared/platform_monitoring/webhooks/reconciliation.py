@@ -307,6 +307,7 @@ class Reconciler:
             except Exception as error:  # Stripe unreachable or still limiting: the next run retries
                 run.errors.append(f"{event_type}: {mask_text(f'{type(error).__name__}: {error}')[:200]}")
                 failed_since = since if failed_since is None else min(failed_since, since)
+        self.processor.finish_batch()  # the recovered payment attempts to the card-testing window
         run.api_calls = self.source.calls - calls_before
         run.rate_limited = getattr(self.source, "rate_limited", 0) - limited_before
         if failed_since is None:

@@ -19,6 +19,7 @@ from platform_monitoring.alerting.settings import AlertDispatcherSettings, Alert
 from platform_monitoring.core.clients import AWS_ATTEMPTS, aws_call_budget, socket_call_budget
 from platform_monitoring.core.settings import MonitoringSettings
 from platform_monitoring.health.settings import HealthSettings
+from platform_monitoring.scheduled.settings import ScheduledChecksSettings
 from platform_monitoring.security.settings import (
     EdgeSettings,
     IpGuardSettings,
@@ -85,7 +86,11 @@ CALLS: dict[str, Callable[[Env], tuple[dict[str, float], float]]] = {
         flush(env),
     ),
     "ScheduledChecksFunction": lambda env: (
-        {"health checks": HealthSettings.from_env(env).check_timeout, **alerting(env)},
+        {
+            "health checks": HealthSettings.from_env(env).check_timeout,
+            "watchdog ping": socket_call_budget(ScheduledChecksSettings.from_env(env).watchdog_timeout),
+            **alerting(env),
+        },
         flush(env),
     ),
     "StripeReconciliationFunction": lambda env: (

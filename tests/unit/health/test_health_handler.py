@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -155,3 +156,125 @@ def test_log_lines_are_json_with_channel_and_context(health: ModuleType) -> None
 def test_a_bad_setting_stops_cold_start() -> None:
     with pytest.raises(ConfigurationError, match="HEALTH_CHECK_TIMEOUT_SECONDS"):
         cold_start("health", {**ENV, "HEALTH_CHECK_TIMEOUT_SECONDS": "soon"})
+
+
+# -- the machine formats, liveness and readiness --------------------------------------------------
+
+
+def at(path: str, accept: str | None = None) -> Callable[[dict[str, Any]], None]:
+    def change(event: dict[str, Any]) -> None:
+        event["path"] = event["resource"] = event["requestContext"]["resourcePath"] = path
+        event["headers"].pop("Accept", None)
+        if accept is not None:
+            event["headers"]["Accept"] = accept
+
+    return change
+
+
+def test_accept_health_json_gets_the_drafts_format_with_its_content_type(health: ModuleType) -> None:
+    with_checks(health, StaticCheck("database", True, CheckStatus.OK), StaticCheck("disk", False, CheckStatus.WARNING))
+    response = request(health, at("/api/health", "application/health+json"))
+    assert response["statusCode"] == 200
+    assert header(response, "Content-Type") == "application/health+json"
+    assert header(response, "Vary") == "Accept"
+    answer = body(response)
+    assert answer["status"] == "warn"
+    assert [entry["status"] for entry in answer["checks"]["database:responseTime"]] == ["pass"]
+    assert answer["checks"]["disk:utilization"][0]["output"] == "disk is warning"
+
+
+def test_the_guides_json_stays_the_default(health: ModuleType) -> None:
+    for accept in (None, "application/json", "*/*"):
+        response = request(health, at("/api/health", accept))
+        assert header(response, "Content-Type") == "application/json"
+        assert body(response)["status"] == "healthy"
+        assert [check["name"] for check in body(response)["checks"]] == ["database", "disk"]
+
+
+def test_a_failing_critical_check_is_fail_and_503_in_the_drafts_format(health: ModuleType) -> None:
+    with_checks(health, StaticCheck("redis", True, CheckStatus.FAILED))
+    response = request(health, at("/api/health", "application/health+json"))
+    assert response["statusCode"] == 503
+    assert body(response)["status"] == "fail"
+    assert body(response)["checks"]["redis:responseTime"][0]["output"] == "redis is failed"
+
+
+def test_readiness_runs_the_dependency_checks_only(health: ModuleType) -> None:
+    with_checks(
+        health,
+        StaticCheck("database", True, CheckStatus.OK),
+        StaticCheck("redis", True, CheckStatus.OK),
+        StaticCheck("stripe_api", True, CheckStatus.OK),
+        StaticCheck("queues", False, CheckStatus.OK),
+        StaticCheck("disk", False, CheckStatus.FAILED),
+        StaticCheck("memory", False, CheckStatus.FAILED),
+    )
+    response = request(health, at("/api/health/ready"))
+    assert response["statusCode"] == 200
+    assert body(response)["status"] == "healthy"
+    assert [check["name"] for check in body(response)["checks"]] == ["database", "redis", "stripe_api", "queues"]
+    draft = body(request(health, at("/api/health/ready", "application/health+json")))
+    assert set(draft["checks"]) == {
+        "database:responseTime",
+        "redis:responseTime",
+        "stripe_api:responseTime",
+        "queues:messages",
+    }
+
+
+def test_readiness_is_503_when_a_critical_dependency_fails(health: ModuleType) -> None:
+    with_checks(health, StaticCheck("database", True, CheckStatus.FAILED), StaticCheck("disk", False, CheckStatus.OK))
+    response = request(health, at("/api/health/ready", "application/health+json"))
+    assert response["statusCode"] == 503
+    assert body(response)["status"] == "fail"
+    assert list(body(response)["checks"]) == ["database:responseTime"]
+
+
+@pytest.mark.parametrize("path", ["/api/health/live", "/api/health/ready"])
+def test_liveness_and_readiness_want_the_health_secret(health: ModuleType, path: str) -> None:
+    def no_secret(event: dict[str, Any]) -> None:
+        at(path)(event)
+        event["headers"].pop("X-Health-Check-Secret")
+
+    assert request(health, no_secret)["statusCode"] == 401
+    unconfigured = cold_start("health", {**ENV, "HEALTH_CHECK_SECRET": None})
+    assert request(unconfigured, at(path))["statusCode"] == 503
+
+
+def test_liveness_answers_200_while_every_dependency_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real checks and clients, every dependency at an address nothing listens on, and every
+    # connection attempt recorded and refused. /api/health proves the dependencies are down and
+    # that their clients do try to connect; liveness must not try at all.
+    unreachable = "http://127.0.0.1:9"
+    module = cold_start(
+        "health",
+        {
+            **ENV,
+            "DB_HOST": "127.0.0.1",
+            "DB_PORT": "9",
+            "REDIS_URL": "redis://127.0.0.1:9/0",
+            "STRIPE_API_BASE": unreachable,
+            "AWS_ENDPOINT_URL": unreachable,
+            "DEFAULT_QUEUE_URL": f"{unreachable}/123456789012/default",
+            "HEALTH_CHECK_TIMEOUT_SECONDS": "1",
+        },
+    )
+    attempts: list[object] = []
+
+    def refuse(sock: object, address: object) -> None:
+        attempts.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    for accept in ("application/json", "application/health+json"):
+        response = request(module, at("/api/health/live", accept))
+        assert response["statusCode"] == 200, response["body"]
+        assert body(response)["status"] in {"alive", "pass"}
+    assert attempts == []
+
+    checked = request(module, at("/api/health", "application/health+json"))
+    assert checked["statusCode"] == 503
+    assert {body(checked)["checks"][key][0]["status"] for key in ("database:responseTime", "redis:responseTime")} == {
+        "fail"
+    }
+    assert attempts, "the health checks did not try their dependencies"
