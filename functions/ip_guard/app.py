@@ -6,7 +6,7 @@ API Gateway caches it per source IP for every route. When the block store cannot
 error, or no answer within IP_GUARD_AWS_TIMEOUT_SECONDS) the request is allowed, logged and counted
 (fail open, docs/security.md#the-authorizers-budget: a DynamoDB blip must not take the API down, and
 the WAF web ACL in front still blocks): the CloudWatch metric IpGuardFailOpen, IpGuardFailOpenAlarm.
-Its one DynamoDB attempt fits the function's 3 s with room (tests/unit/core/test_call_budgets.py).
+Its one DynamoDB attempt (at most 2 s) fits the function's 3 s with room (tests/unit/core/test_call_budgets.py).
 """
 
 from __future__ import annotations

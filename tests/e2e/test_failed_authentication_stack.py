@@ -24,6 +24,7 @@ from tests.support.functions import load_event
 from tests.support.local_stack import local_stack
 from tests.support.mysql import database_environment, drop_database, security_log_rows
 from tests.support.stack_calls import api_call
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,7 @@ REDIS_URL = "redis://127.0.0.1:6379/6"
 DATABASE = "askproai_failed_auth_test"
 ATTACKER, OPERATOR = "127.0.0.61", "127.0.0.62"
 RULE = BlockingRules().failed_authentications  # the template sets no override: the defaults apply
-FLOOD_LIMIT_SECONDS = 90  # the block (seconds) plus the authorizer's cache (30 s), with room
+FLOOD_LIMIT_SECONDS = 150  # the block (seconds, more on a loaded machine) plus the authorizer's cache (30 s)
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +100,13 @@ def test_a_flood_of_wrong_secrets_gets_its_address_blocked_while_another_keeps_a
         api_call(stack, "GET", f"/api/security/blocks/{OPERATOR}", headers={"X-Alerts-Secret": ALERTS_SECRET})[0] == 404
     )
     # visible in security_logs and the metrics
-    rows = security_log_rows(mysql_port, DATABASE, ATTACKER)
-    assert len(rows) >= RULE.limit
+    rows = wait_until(
+        lambda: len(r := security_log_rows(mysql_port, DATABASE, ATTACKER)) >= RULE.limit and r,
+        timeout=60,
+        message="the failed authentications did not reach security_logs",
+    )
     assert {row["type"] for row in rows} == {"failed_authentication"}
-    assert counter("askproai_failed_authentications") >= RULE.limit
+    wait_until(lambda: counter("askproai_failed_authentications") >= RULE.limit, timeout=30)
     assert counter("askproai_blocked_ips") >= 1
     refused = statuses.count(401)
     written = datetime.fromisoformat(answer["block"]["blocked_at"].replace("Z", "+00:00")).timestamp() - started_epoch

@@ -204,5 +204,5 @@ class IpGuardSettings:
         env = env_reader(environ)
         return cls(
             security=SecuritySettings.from_env(env),
-            aws_timeout=env.number(IP_GUARD_AWS_TIMEOUT_SECONDS, 0.5, 0.05, 1.0),
+            aws_timeout=env.number(IP_GUARD_AWS_TIMEOUT_SECONDS, 1.0, 0.05, 1.0),
         )

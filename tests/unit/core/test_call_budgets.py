@@ -158,10 +158,10 @@ def test_the_longest_call_and_the_way_out_fit_the_functions_timeout(logical_id: 
     )
 
 
-def test_the_authorizer_answers_within_half_its_timeout_when_dynamodb_hangs() -> None:
+def test_the_authorizer_answers_a_second_inside_its_timeout_when_dynamodb_hangs() -> None:
     env = template_environment("IpGuardFunction")
     calls, _ = CALLS["IpGuardFunction"](env)
-    assert sum(calls.values()) <= SPECS["IpGuardFunction"].timeout / 2
+    assert sum(calls.values()) <= SPECS["IpGuardFunction"].timeout - 1.0
 
 
 def test_a_budget_counts_every_attempts_connect_and_read_and_the_backoffs_between() -> None:
