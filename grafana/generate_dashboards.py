@@ -1123,6 +1123,26 @@ def security() -> dict[str, Any]:
             [target(f"sum(increase({sel(events, breach)}[1m]))", "attempts / 1m")],
             threshold=5,
         ),
+        timeseries(
+            "Failed authentications (5m)",
+            "Wrong or missing secrets and bad signatures on the bundle's own routes in the preceding 5 minutes "
+            "(askproai_failed_authentications_total), all IPs together. An IP is blocked after 10 in 5 minutes "
+            "(per IP; Stripe's webhook senders and the allowlist never are).",
+            [
+                target(
+                    f"sum(increase({sel('askproai_failed_authentications_total')}[5m]))", "failed authentications / 5m"
+                )
+            ],
+        ),
+        timeseries(
+            "WAF IP sets",
+            "Addresses in the WAF blocked IP sets at the edge updater's last run, and the active blocks that did "
+            "not fit (10,000 per set: those are enforced by IpGuard only; WafBlocksLeftOutAlarm).",
+            [
+                target(f"sum by (ip_version) ({sel('askproai_waf_blocked_addresses')})", "blocked {{ip_version}}"),
+                target(f"sum by (ip_version) ({sel('askproai_waf_blocks_left_out')})", "left out {{ip_version}}"),
+            ],
+        ),
         row("Suspicious activities"),
         timeseries(
             "Security events by type (per 5m)",

@@ -299,6 +299,7 @@ EXPECTATIONS: dict[str, Callable[[Mapping[str, Any]], Check]] = {
     "reports_daily_critical.json": _fixed(json_keys("report", "subject", "sent")),
     "reports_weekly_security.json": _fixed(json_keys("report", "subject", "sent")),
     "reports_monthly_performance.json": _fixed(json_keys("report", "subject", "sent")),
+    "waf_ip_set_updater.json": _fixed(json_keys(enabled=True)),
     "security_events_sqs.json": batch_failures(lambda event: []),
     "alert_dispatcher.json": delivered,
     "webhook_processor_batch.json": batch_failures(_poison),

@@ -38,6 +38,7 @@ from platform_monitoring.api.responses import ApiError, create_resolver, error_r
 from platform_monitoring.core.config import load_settings
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.wiring.alerting import build_alerting_service, build_delivery_history
+from platform_monitoring.wiring.events import report_failed_authentications
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -46,6 +47,7 @@ configure(settings.alerting.monitoring)
 service = build_alerting_service(settings.alerting)
 history = build_delivery_history(settings.alerting)
 app = create_resolver()
+report_failed_authentications()  # a wrong secret or signature is a security event
 
 
 @app.exception_handler(AlertNotFound)

@@ -12,6 +12,7 @@ from platform_monitoring.core.config import load_settings
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.security.ingest import EventsIngest, InvalidEvents, SqsSecurityQueue
 from platform_monitoring.security.settings import EventsSettings
+from platform_monitoring.wiring.events import report_failed_authentications
 
 settings = load_settings(EventsSettings.from_env)
 configure(settings.monitoring)
@@ -19,6 +20,7 @@ queue_url = settings.security.queue_url
 queue = SqsSecurityQueue(clients.sqs_client(settings.security.aws_timeout), queue_url) if queue_url else None
 ingest = EventsIngest(settings, queue)
 app = create_resolver()
+report_failed_authentications(settings.security)  # a wrong secret or signature is a security event
 clients.preload_stripe()  # the signature check is the Stripe library's
 
 

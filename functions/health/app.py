@@ -16,6 +16,7 @@ from platform_monitoring.health.settings import HealthSettings
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.observability.logging import monitoring_log
 from platform_monitoring.observability.metrics import recorder
+from platform_monitoring.wiring.events import report_failed_authentications
 
 # Leave the function this much time to answer after the slowest check gives up.
 RESPONSE_MARGIN_SECONDS = 0.5
@@ -25,6 +26,7 @@ settings = load_settings(HealthSettings.from_env)
 configure(settings.monitoring)
 service = HealthCheckService(default_checks(settings), timeout=settings.check_timeout)
 app = create_resolver()
+report_failed_authentications()  # a wrong secret or signature is a security event
 started = time.monotonic()
 
 

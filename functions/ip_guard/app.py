@@ -2,8 +2,11 @@
 
 The address is API Gateway's own `requestContext.identity.sourceIp` (the identity source, so
 also the cache key), never X-Forwarded-For. The policy covers the whole API (`<api>/<stage>/*`):
-API Gateway caches it per source IP for every route. When the block store cannot be read the
-request is allowed and the failure logged (fail open: a DynamoDB blip must not take the API down).
+API Gateway caches it per source IP for every route. When the block store cannot be read (an
+error, or no answer within IP_GUARD_AWS_TIMEOUT_SECONDS) the request is allowed, logged and counted
+(fail open, docs/security.md#the-authorizers-budget: a DynamoDB blip must not take the API down, and
+the WAF web ACL in front still blocks): the CloudWatch metric IpGuardFailOpen, IpGuardFailOpenAlarm.
+Its one DynamoDB attempt (at most 2 s) fits the function's 3 s with room (tests/unit/core/test_call_budgets.py).
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ from platform_monitoring.core.masking import mask_text
 from platform_monitoring.core.settings import MonitoringSettings
 from platform_monitoring.observability.invocation import configure
 from platform_monitoring.observability.logging import monitoring_log, security_log
+from platform_monitoring.observability.metrics import count_fail_open
 from platform_monitoring.security.addresses import normalise_ip
-from platform_monitoring.security.settings import SecuritySettings
+from platform_monitoring.security.settings import IpGuardSettings
 from platform_monitoring.wiring.security import build_security_monitor
 
+# One attempt: a retry could not fit the budget, and the answer to a failure is the same fail open.
+ATTEMPTS = 1
+
 configure(load_settings(MonitoringSettings.from_env))
-monitor = build_security_monitor(load_settings(SecuritySettings.from_env))
+settings = load_settings(IpGuardSettings.from_env)
+monitor = build_security_monitor(settings.security, aws_timeout=settings.aws_timeout, attempts=ATTEMPTS)
 
 
 def api_wide(method_arn: str) -> str:
@@ -51,8 +59,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         block = monitor.lookup(ip) if ip not in monitor.allowlist else None
     except Exception as error:
+        count_fail_open("IpGuardFailOpen")  # a log line (EMF): costs the request nothing
         monitoring_log.error(
-            "IpGuard could not read the block store; allowing", extra={"error": mask_text(str(error))[:200]}
+            "IpGuard could not read the block store; allowing",
+            extra={"error": mask_text(f"{type(error).__name__}: {error}")[:200]},
         )
         return policy("Allow", method_arn, ip, {"ip_guard": "store_unavailable"})
     now = monitor.now_ms()

@@ -21,6 +21,7 @@ from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.security.addresses import normalise_ip
 from platform_monitoring.security.monitor import NotBlockable
 from platform_monitoring.security.settings import SecurityApiSettings
+from platform_monitoring.wiring.events import report_failed_authentications
 from platform_monitoring.wiring.security import build_security_monitor
 
 MAX_HOURS = 24 * 365
@@ -30,6 +31,7 @@ settings = load_settings(SecurityApiSettings.from_env)
 configure(settings.monitoring)
 monitor = build_security_monitor(settings.security)
 app = create_resolver()
+report_failed_authentications(settings.security)  # a wrong secret or signature is a security event
 
 
 @app.exception_handler(NotBlockable)

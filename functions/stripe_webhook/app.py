@@ -13,12 +13,14 @@ from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.observability.logging import correlation_id_from
 from platform_monitoring.webhooks.ingest import SqsEventQueue, WebhookIngest
 from platform_monitoring.webhooks.settings import StripeWebhookSettings
+from platform_monitoring.wiring.events import report_failed_authentications
 
 settings = load_settings(StripeWebhookSettings.from_env)
 configure(settings.monitoring)
 queue = SqsEventQueue(clients.sqs_client(settings.aws_timeout), settings.queue_url) if settings.queue_url else None
 ingest = WebhookIngest(settings, queue)
 app = create_resolver()
+report_failed_authentications()  # a wrong secret or signature is a security event
 clients.preload_stripe()  # the signature check's library, imported during init rather than on the first request
 
 

@@ -29,6 +29,7 @@ LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 API_TYPE = "AWS::Serverless::Api"
 EVENT_BUS_TYPE = "AWS::Events::EventBus"
 EVENT_RULE_TYPE = "AWS::Events::Rule"
+IP_SET_TYPE = "AWS::WAFv2::IPSet"
 
 
 class TemplateError(ValueError):

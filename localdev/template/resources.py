@@ -20,6 +20,7 @@ from localdev.template.loading import (
     EVENT_BUS_TYPE,
     EVENT_RULE_TYPE,
     FUNCTION_TYPE,
+    IP_SET_TYPE,
     LAYER_TYPES,
     NO_VALUE,
     PARTITION,
@@ -86,7 +87,7 @@ def _queue_url(endpoint_url: str | None, region: str, account_id: str, name: str
     return f"{base}/{account_id}/{name}"
 
 
-def describe_resources(
+def describe_resources(  # noqa: C901 - one branch per resource type
     template: Template,
     endpoint_url: str | None = None,
     region: str = DEFAULT_REGION,
@@ -110,6 +111,14 @@ def describe_resources(
         elif kind in (TABLE_TYPE, SIMPLE_TABLE_TYPE):
             table_arn = arn % ("dynamodb", f"table/{logical_id}")
             found[logical_id] = {"Ref": logical_id, "TableName": logical_id, "Arn": table_arn}
+            if props.get("StreamSpecification"):
+                found[logical_id]["StreamArn"] = f"{table_arn}/stream/local"
+        elif kind == IP_SET_TYPE:
+            # The real id is moto's (create_resources); described, the logical id stands in for it.
+            name = _ip_set_name(logical_id, props)
+            scope = str(props.get("Scope") or "REGIONAL")
+            set_arn = arn % ("wafv2", f"{scope.lower()}/ipset/{name}/{logical_id}")
+            found[logical_id] = {"Ref": f"{name}|{logical_id}|{scope}", "Arn": set_arn, "Id": logical_id, "Name": name}
         elif kind == TOPIC_TYPE:
             name = _topic_name(logical_id, props)
             topic_arn = arn % ("sns", name)
@@ -223,6 +232,46 @@ def _table_definition(logical_id: str, resource: dict[str, Any], resolver: Resol
     return definition
 
 
+def _ip_set_name(logical_id: str, props: Mapping[str, Any]) -> str:
+    # The template's names are !Sub expressions; locally the logical id is as unique and readable.
+    return props["Name"] if isinstance(props.get("Name"), str) else logical_id
+
+
+def _create_ip_sets(template: Template, resources: LocalResources, resolver: Resolver) -> None:
+    """The template's WAF IP sets (moto's WAFv2), empty or with their Addresses; those whose
+    Condition is false are left out, as CloudFormation would."""
+    found = resources_of_type(template, IP_SET_TYPE)
+    if not found:
+        return
+    waf = aws_client("wafv2", resources.endpoint_url, resources.region)
+    for logical_id, resource in found.items():
+        condition = resource.get("Condition")
+        if condition and not resolver.condition(str(condition)):
+            resources.pop(logical_id, None)
+            continue
+        props = resolver.resolve(resource.get("Properties") or {})
+        name = _ip_set_name(logical_id, props)
+        scope = str(props.get("Scope") or "REGIONAL")
+        existing = [s for s in waf.list_ip_sets(Scope=scope).get("IPSets", []) if s["Name"] == name]
+        summary = (
+            existing[0]
+            if existing
+            else waf.create_ip_set(
+                Name=name,
+                Scope=scope,
+                IPAddressVersion=str(props.get("IPAddressVersion") or "IPV4"),
+                Addresses=[str(address) for address in props.get("Addresses") or []],
+                Description=str(props.get("Description") or name)[:256],
+            )["Summary"]
+        )
+        resources[logical_id] = {
+            "Ref": f"{summary['Name']}|{summary['Id']}|{scope}",
+            "Arn": summary["ARN"],
+            "Id": summary["Id"],
+            "Name": summary["Name"],
+        }
+
+
 def _int_values(throughput: Mapping[str, Any]) -> dict[str, int]:
     return {key: int(value) for key, value in throughput.items()}
 
@@ -236,6 +285,10 @@ def _create_tables(template: Template, resources: LocalResources, resolver: Reso
         except dynamodb.exceptions.ResourceNotFoundException:
             arn = dynamodb.create_table(**definition)["TableDescription"]["TableArn"]
         resources[logical_id] = {"Ref": logical_id, "TableName": logical_id, "Arn": arn}
+        if definition.get("StreamSpecification"):
+            stream_arn = dynamodb.describe_table(TableName=logical_id)["Table"].get("LatestStreamArn")
+            if stream_arn:
+                resources[logical_id]["StreamArn"] = stream_arn
         ttl = resolver.resolve((resource.get("Properties") or {}).get("TimeToLiveSpecification"))
         if ttl and _truthy(ttl.get("Enabled")):
             current = dynamodb.describe_time_to_live(TableName=logical_id)["TimeToLiveDescription"]
@@ -295,7 +348,8 @@ def create_resources(
     template_path: str | os.PathLike[str] = "template.yaml",
     parameters: Mapping[str, str] | None = None,
 ) -> LocalResources:
-    """Create the template's queues, tables, topics, event buses and rules (idempotent); return how they resolve.
+    """Create the template's queues, tables, topics, event buses, rules and WAF IP sets (idempotent);
+    return how they resolve.
 
     endpoint_url is the moto server; None uses boto3's default endpoint, which is what moto's
     in-process mock_aws() intercepts.
@@ -307,6 +361,7 @@ def create_resources(
     _create_tables(template, resources, resolver)
     _create_topics(template, resources, resolver)
     _create_event_rules(template, resources, resolver)
+    _create_ip_sets(template, resources, resolver)
     return resources
 
 

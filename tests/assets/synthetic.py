@@ -45,6 +45,7 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "rule": ("payment_failure", "security_breach_attempt", "queue_backlog"),
     "window": ("7d", "30d"),
     "stat": ("median", "p90"),
+    "ip_version": ("ipv4", "ipv6"),
 }
 STRIPE_EVENT_TYPES = (
     "payment_intent.succeeded",
@@ -72,6 +73,7 @@ PER_METRIC_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
         "api_key_usage",
         "large_data_export",
         "rate_limit_exceeded",
+        "failed_authentication",
     ),
     ("askproai_alerts_sent", "type"): ("payment_failure", "security_breach_attempt", "high_error_rate"),
 }

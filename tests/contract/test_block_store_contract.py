@@ -245,3 +245,21 @@ def test_concurrent_unblocks_have_one_winner(block_store: BlockStore) -> None:
     ended = block_store.get(ip)
     assert ended is not None and ended.unblocked_by is not None
     assert all(result == ended for result in results), results  # the losers see the winner's end
+
+
+# --- the edge updater's read ---------------------------------------------------------------------
+
+
+def test_active_blocks_are_the_blocks_not_yet_over(block_store: BlockStore) -> None:
+    active, ended, expired = address(), address(), address()
+    assert block_store.put_block(block(active), None, T0_MS, EXPIRES, force=False)
+    assert block_store.put_block(block(ended), None, T0_MS, EXPIRES, force=False)
+    assert block_store.end_block(ended, T0_MS + 1000, "api:alice") is not None
+    assert block_store.put_block(
+        block(expired, blocked_at=T0_MS - 2 * HOUR_MS, hours=1), None, T0_MS, EXPIRES, force=False
+    )
+
+    found = {found.ip: found for found in block_store.active_blocks(T0_MS + 2000)}  # type: ignore[attr-defined]
+
+    assert active in found and found[active].until_ms == block(active).until_ms
+    assert ended not in found and expired not in found

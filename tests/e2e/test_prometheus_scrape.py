@@ -107,6 +107,9 @@ def stack(mysql_port: int) -> Iterator[LocalStack]:
         "HEALTH_CHECK_SECRET": HEALTH_SECRET,
         **database_environment(mysql_port),
         "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        # Prometheus is the operator's own source: allowlisted, as docs/security.md asks, or the
+        # wrong-token job's 401s (failed authentications) would get the address of both jobs blocked.
+        "SECURITY_ALLOWLIST": "127.0.0.1",
     }
     try:
         with local_stack(environ=environ, schedules=False, log=lambda line: None) as running:

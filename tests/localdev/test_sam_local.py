@@ -44,6 +44,7 @@ def test_every_sample_event_belongs_to_a_function_and_has_an_expectation() -> No
         ("alert_dispatcher.json", "AlertDispatcherFunction"),
         ("scheduled_checks.json", "ScheduledChecksFunction"),
         ("reports_weekly_security.json", "ReportsFunction"),
+        ("waf_ip_set_updater.json", "WafIpSetUpdaterFunction"),
     ],
 )
 def test_an_event_belongs_to_the_function_its_route_queue_topic_or_schedule_names(event: str, function: str) -> None:

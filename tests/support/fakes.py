@@ -454,6 +454,11 @@ class InMemoryBlockStore:
             self.round_trips += 1
             return self.blocks.get(ip)
 
+    def active_blocks(self, now_ms: int) -> list[Block]:
+        with self.lock:
+            self.round_trips += 1
+            return [block for block in self.blocks.values() if block.until_ms > now_ms]
+
     def put_block(self, block: Block, previous: Block | None, now_ms: int, expires_at: int, *, force: bool) -> bool:
         with self.lock:
             self.round_trips += 1

@@ -77,8 +77,9 @@ class AlertingSettings:
                 doc="rule changes without a deploy: `<type>.<field>=<value>`, comma-separated (docs/alerting.md)",
             ),
             runbook_base_url=base if base.endswith("/") else base + "/",
+            # 2 DynamoDB attempts: 7 s at most (tests/unit/core/test_call_budgets.py)
             aws_timeout=env.number(
-                ALERT_AWS_TIMEOUT_SECONDS, 3.0, 0.1, 30.0, doc="timeout of alerting's DynamoDB and SNS calls"
+                ALERT_AWS_TIMEOUT_SECONDS, 1.5, 0.1, 30.0, doc="timeout of alerting's DynamoDB and SNS calls"
             ),
             history_table=env.string(
                 ALERT_DELIVERY_HISTORY_TABLE, doc="DynamoDB table of every delivery attempt; unset keeps no history"

@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
+from platform_monitoring.api.refusals import report_refusal
 from platform_monitoring.core.masking import mask_text
 from platform_monitoring.observability.logging import monitoring_log
 
@@ -60,6 +61,7 @@ def create_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response[str]:
+        report_refusal(app.current_event.raw_event, error.code)  # a wrong secret or signature counts
         return error_response(error.status, error.code, error.message)
 
     @app.exception_handler(binascii.Error)

@@ -62,24 +62,53 @@ def _aws_client(service: str, timeout: float, attempts: int) -> Any:
     return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
+# Attempts (the first try included) of each AWS client; the call budgets below and the budget
+# test (tests/unit/core/test_call_budgets.py) read them.
+AWS_ATTEMPTS = {"sqs": 1, "dynamodb": 2, "sns": 1, "ses": 1, "wafv2": 2}
+MAX_BACKOFF_SECONDS = 20.0  # botocore's standard mode caps one retry's wait here
+
+
+def retry_backoff_seconds(attempts: int) -> float:
+    """The longest botocore's standard mode waits between `attempts` tries: before retry k it
+    sleeps a random share of 2**(k-1) s (capped at 20 s), so at most 1 + 2 + 4 ... s."""
+    return sum(min(2.0 ** (k - 1), MAX_BACKOFF_SECONDS) for k in range(1, attempts))
+
+
+def aws_call_budget(timeout: float, attempts: int) -> float:
+    """The longest one boto3 call can take: each attempt may spend its connect and its read
+    timeout (a black hole, then a server that accepts and never answers), plus the backoffs."""
+    return attempts * 2 * timeout + retry_backoff_seconds(attempts)
+
+
+def socket_call_budget(timeout: float) -> float:
+    """Redis (socket connect + socket timeout, no retries), Stripe's and Slack's requests
+    (timeout= is the connect and the read timeout each, no retries): connect plus read."""
+    return 2 * timeout
+
+
 def sqs_client(timeout: float) -> SQSClient:
-    client: SQSClient = _aws_client("sqs", timeout, 1)
+    client: SQSClient = _aws_client("sqs", timeout, AWS_ATTEMPTS["sqs"])
     return client
 
 
-def dynamodb_client(timeout: float) -> DynamoDBClient:
-    client: DynamoDBClient = _aws_client("dynamodb", timeout, 2)
+def dynamodb_client(timeout: float, attempts: int = AWS_ATTEMPTS["dynamodb"]) -> DynamoDBClient:
+    client: DynamoDBClient = _aws_client("dynamodb", timeout, attempts)
     return client
+
+
+def wafv2_client(timeout: float) -> Any:
+    """WAFv2 (the edge updater); Any: the bundle ships no wafv2 stubs, security.edge.WafClient types it."""
+    return _aws_client("wafv2", timeout, AWS_ATTEMPTS["wafv2"])
 
 
 def sns_client(timeout: float) -> SNSClient:
     # One attempt: a publish that timed out may have gone out, and alerts must not double.
-    client: SNSClient = _aws_client("sns", timeout, 1)
+    client: SNSClient = _aws_client("sns", timeout, AWS_ATTEMPTS["sns"])
     return client
 
 
 def ses_client(timeout: float) -> SESClient:
-    client: SESClient = _aws_client("ses", timeout, 1)
+    client: SESClient = _aws_client("ses", timeout, AWS_ATTEMPTS["ses"])
     return client
 
 

@@ -113,6 +113,18 @@ CATALOG: tuple[MetricSpec, ...] = (
     _counter("failed_logins_total", "Failed login attempts"),
     _counter("blocked_ips_total", "IP addresses blocked"),
     _counter("rate_limit_violations_total", "Rate limit violations"),
+    _counter(
+        "failed_authentications_total",
+        "Wrong or missing secrets and signatures on the bundle's own routes (failed_authentication events)",
+    ),
+    _gauge(
+        "waf_blocked_addresses", "Addresses in the WAF blocked IP set, at the edge updater's last run", "ip_version"
+    ),
+    _gauge(
+        "waf_blocks_left_out",
+        "Active blocks the WAF IP set had no room for (10,000 each): enforced by IpGuard only",
+        "ip_version",
+    ),
     MetricSpec(
         PREFIX + "security_events",
         "counter",
@@ -129,6 +141,7 @@ CATALOG: tuple[MetricSpec, ...] = (
                 "privilege_escalation",
                 "large_data_export",
                 "rate_limit_violation",
+                "failed_authentication",
             )
         ),
     ),

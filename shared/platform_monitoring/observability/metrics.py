@@ -78,3 +78,16 @@ def count_business(name: str, value: float = 1.0, **labels: str) -> None:
     ) as metric:
         for label, label_value in labels.items():
             metric.add_dimension(name=label, value=str(label_value))
+
+
+def count_fail_open(name: str) -> None:
+    """A failure answered by the documented fail-open choice (IpGuardFailOpen): one CloudWatch
+    metric (EMF) written at once, since the authorizer flushes no per-invocation metrics."""
+    with single_metric(
+        name=name,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=METRICS_NAMESPACE,
+        default_dimensions={"service": SERVICE_NAME},
+    ):
+        pass

@@ -1,1 +1,1 @@
-"""Security monitoring: events, addresses, rules, stores, the monitor, ingest and processor."""
+"""Security monitoring: events, addresses, rules, stores, the monitor, ingest and processor, the WAF edge."""

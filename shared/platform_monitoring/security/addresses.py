@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-# Stripe's webhook senders (https://stripe.com/files/ips/ips_webhooks.txt): never blocked by default.
-STRIPE_WEBHOOK_IPS = (
-    "3.18.12.63",
-    "3.130.192.231",
-    "13.235.14.237",
-    "13.235.122.149",
-    "18.211.135.69",
-    "35.154.171.200",
-    "52.15.183.38",
-    "54.88.130.119",
-    "54.88.130.237",
-    "54.187.174.169",
-    "54.187.205.235",
-    "54.187.216.72",
-)
+STRIPE_WEBHOOK_IPS_FILE = Path(__file__).with_name("stripe_webhook_ips.json")
+
+
+def _stripe_webhook_ips() -> tuple[str, ...]:
+    data = json.loads(STRIPE_WEBHOOK_IPS_FILE.read_text())
+    return tuple(str(address) for address in data["WEBHOOKS"])
+
+
+# Stripe's webhook senders (stripe_webhook_ips.json: Stripe's ips_webhooks.json, its source and date):
+# on every allowlist, never blocked.
+STRIPE_WEBHOOK_IPS = _stripe_webhook_ips()
 
 
 # --- addresses ------------------------------------------------------------------------

@@ -21,6 +21,8 @@ API_KEY_USAGE = "api_key_usage"
 PRIVILEGE_ESCALATION = "privilege_escalation"
 LARGE_DATA_EXPORT = "large_data_export"
 RATE_LIMIT_VIOLATION = "rate_limit_violation"
+# A wrong secret or signature on one of the bundle's own routes (api/refusals.py).
+FAILED_AUTHENTICATION = "failed_authentication"
 EVENT_TYPES = (
     FAILED_LOGIN,
     LOGIN,
@@ -30,6 +32,7 @@ EVENT_TYPES = (
     PRIVILEGE_ESCALATION,
     LARGE_DATA_EXPORT,
     RATE_LIMIT_VIOLATION,
+    FAILED_AUTHENTICATION,
 )
 
 

@@ -18,7 +18,8 @@ An event is `{"type", "ip", "user_id", "company_id", "user_agent", "occurred_at"
 
 Blocking rules (defaults are the guide's; docs/security.md):
   5 failed logins from an IP in 15 minutes, 20 security events in 1 hour,
-  10 rate limit violations in 5 minutes   ->  block for 24 hours.
+  10 rate limit violations in 5 minutes, 10 failed authentications (a wrong secret or
+  signature on the bundle's own routes, api/refusals.py) in 5 minutes  ->  block for 24 hours.
 A repeat offender (an IP blocked before, its last block ended less than 30 days ago) is blocked
 for twice as long as last time, capped at 7 days: 24 h, 48 h, 96 h, 7 d, 7 d...
 
@@ -40,6 +41,7 @@ from platform_monitoring.observability.logging import portal_log, security_log
 from platform_monitoring.observability.metrics import count_business, recorder
 from platform_monitoring.security.addresses import Allowlist, normalise_ip
 from platform_monitoring.security.events import (
+    FAILED_AUTHENTICATION,
     FAILED_LOGIN,
     LOGIN,
     PRIVILEGE_ESCALATION,
@@ -155,6 +157,8 @@ class SecurityMonitor:
             recorder.inc("failed_logins_total")
         elif event.type == RATE_LIMIT_VIOLATION:
             recorder.inc("rate_limit_violations_total")
+        elif event.type == FAILED_AUTHENTICATION:
+            recorder.inc("failed_authentications_total")
         security_log.warning(f"Security event {event.type}", extra=fields)
 
     # -- blocks ------------------------------------------------------------------

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from platform_monitoring.security.events import FAILED_LOGIN, RATE_LIMIT_VIOLATION, SECURITY_TYPES, iso
+from platform_monitoring.security.events import (
+    FAILED_AUTHENTICATION,
+    FAILED_LOGIN,
+    RATE_LIMIT_VIOLATION,
+    SECURITY_TYPES,
+    iso,
+)
 
 HOUR, DAY = 3600, 86400
 
@@ -28,13 +34,18 @@ class BlockingRules:
     failed_logins: WindowRule = WindowRule("failed_logins", 5, 900, frozenset({FAILED_LOGIN}))
     security_events: WindowRule = WindowRule("security_events", 20, HOUR, SECURITY_TYPES)
     rate_limit: WindowRule = WindowRule("rate_limit_violations", 10, 300, frozenset({RATE_LIMIT_VIOLATION}))
+    # Wrong secrets and signatures on the bundle's routes: machines retry fast, so a shorter window
+    # than logins' and a higher limit (a rotated secret's stragglers must not block Prometheus).
+    failed_authentications: WindowRule = WindowRule(
+        "failed_authentications", 10, 300, frozenset({FAILED_AUTHENTICATION})
+    )
     block_seconds: int = DAY
     max_block_seconds: int = 7 * DAY
     repeat_window_seconds: int = 30 * DAY
 
     @property
     def windows(self) -> tuple[WindowRule, ...]:
-        return (self.failed_logins, self.security_events, self.rate_limit)
+        return (self.failed_logins, self.security_events, self.rate_limit, self.failed_authentications)
 
     def applicable(self, event_type: str) -> tuple[WindowRule, ...]:
         return tuple(rule for rule in self.windows if event_type in rule.types)

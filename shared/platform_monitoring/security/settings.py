@@ -26,6 +26,8 @@ SECURITY_EVENT_LIMIT = "SECURITY_EVENT_LIMIT"
 SECURITY_EVENT_WINDOW_SECONDS = "SECURITY_EVENT_WINDOW_SECONDS"
 SECURITY_RATE_LIMIT_LIMIT = "SECURITY_RATE_LIMIT_LIMIT"
 SECURITY_RATE_LIMIT_WINDOW_SECONDS = "SECURITY_RATE_LIMIT_WINDOW_SECONDS"
+SECURITY_FAILED_AUTH_LIMIT = "SECURITY_FAILED_AUTH_LIMIT"
+SECURITY_FAILED_AUTH_WINDOW_SECONDS = "SECURITY_FAILED_AUTH_WINDOW_SECONDS"
 SECURITY_BLOCK_SECONDS = "SECURITY_BLOCK_SECONDS"
 SECURITY_MAX_BLOCK_SECONDS = "SECURITY_MAX_BLOCK_SECONDS"
 SECURITY_AWS_TIMEOUT_SECONDS = "SECURITY_AWS_TIMEOUT_SECONDS"
@@ -93,6 +95,9 @@ class SecuritySettings:
                 ),
                 security_events=window(defaults.security_events, SECURITY_EVENT_LIMIT, SECURITY_EVENT_WINDOW_SECONDS),
                 rate_limit=window(defaults.rate_limit, SECURITY_RATE_LIMIT_LIMIT, SECURITY_RATE_LIMIT_WINDOW_SECONDS),
+                failed_authentications=window(
+                    defaults.failed_authentications, SECURITY_FAILED_AUTH_LIMIT, SECURITY_FAILED_AUTH_WINDOW_SECONDS
+                ),
                 block_seconds=block_seconds,
                 max_block_seconds=env.integer(
                     SECURITY_MAX_BLOCK_SECONDS, defaults.max_block_seconds, block_seconds, doc="longest block"
@@ -100,7 +105,7 @@ class SecuritySettings:
             ),
             aws_timeout=env.number(
                 SECURITY_AWS_TIMEOUT_SECONDS,
-                2.0,
+                1.5,
                 0.1,
                 25.0,
                 doc="timeout of security monitoring's DynamoDB and SQS calls",
@@ -157,7 +162,7 @@ class SecurityProcessorSettings:
             database=DatabaseSettings.from_env(env),
             db_timeout=env.number(
                 HEALTH_CHECK_TIMEOUT_SECONDS,
-                3.0,
+                2.0,  # connect, write, read: 6 s
                 0.05,
                 25.0,
                 doc="timeout of each health check (and of the security processor's MySQL writes)",
@@ -182,5 +187,80 @@ class SecurityApiSettings:
             secret=env.secret(
                 ALERTS_API_SECRET,
                 doc="secret of the alerts and security-blocks APIs (`X-Alerts-Secret` or Bearer); unset closes them",
+            ),
+        )
+
+
+WAF_BLOCKED_IPV4_SET = "WAF_BLOCKED_IPV4_SET"
+WAF_BLOCKED_IPV6_SET = "WAF_BLOCKED_IPV6_SET"
+WAF_ALLOWED_IPV4_SET = "WAF_ALLOWED_IPV4_SET"
+WAF_ALLOWED_IPV6_SET = "WAF_ALLOWED_IPV6_SET"
+WAF_IP_SET_LIMIT = "WAF_IP_SET_LIMIT"
+WAF_AWS_TIMEOUT_SECONDS = "WAF_AWS_TIMEOUT_SECONDS"
+IP_GUARD_AWS_TIMEOUT_SECONDS = "IP_GUARD_AWS_TIMEOUT_SECONDS"
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """WafIpSetUpdaterFunction: the blocks table and the four WAF IP sets ("name|id|scope" each, the
+    template's Ref; all empty when the web ACL is turned off: the updater then has nothing to do)."""
+
+    monitoring: MonitoringSettings
+    security: SecuritySettings
+    ip_sets: dict[str, str]  # variable -> "name|id|scope"
+    limit: int
+    aws_timeout: float
+
+    @property
+    def enabled(self) -> bool:
+        return any(self.ip_sets.values())
+
+    @classmethod
+    def from_env(cls, environ: EnvSource = None) -> EdgeSettings:
+        env = env_reader(environ)
+        names = (WAF_BLOCKED_IPV4_SET, WAF_BLOCKED_IPV6_SET, WAF_ALLOWED_IPV4_SET, WAF_ALLOWED_IPV6_SET)
+        ip_sets = {
+            name: env.string(name, doc="a WAF IP set the updater keeps (name|id|scope); unset with the others: off")
+            or ""
+            for name in names
+        }
+        if any(ip_sets.values()) and not all(ip_sets.values()):
+            missing = ", ".join(name for name, value in ip_sets.items() if not value)
+            ip_sets = env.fail(f"the WAF IP sets come as four: {missing} not set", dict.fromkeys(names, ""))
+        return cls(
+            monitoring=MonitoringSettings.from_env(env),
+            security=SecuritySettings.from_env(env),
+            ip_sets=ip_sets,
+            limit=env.integer(
+                WAF_IP_SET_LIMIT, 10_000, 1, 10_000, doc="addresses kept per WAF IP set (WAF's limit is 10,000)"
+            ),
+            aws_timeout=env.number(
+                WAF_AWS_TIMEOUT_SECONDS,
+                2.0,
+                0.1,
+                10.0,
+                doc="timeout of the WAF IP set updater's WAF and DynamoDB calls",
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class IpGuardSettings:
+    """IpGuardFunction: one GetItem per uncached request, inside the authorizer's 3 s (docs/security.md)."""
+
+    security: SecuritySettings
+    aws_timeout: float  # connect and read timeout of its one DynamoDB attempt
+
+    @classmethod
+    def from_env(cls, environ: EnvSource = None) -> IpGuardSettings:
+        env = env_reader(environ)
+        return cls(
+            security=SecuritySettings.from_env(env),
+            aws_timeout=env.number(
+                IP_GUARD_AWS_TIMEOUT_SECONDS,
+                1.0,
+                0.05,
+                1.0,
+                doc="connect and read timeout of IpGuard's one DynamoDB attempt (its budget: docs/security.md)",
             ),
         )

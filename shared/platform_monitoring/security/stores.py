@@ -120,6 +120,26 @@ class DynamoBlockStore:
             return False
         return True
 
+    def active_blocks(self, now_ms: int) -> list[Block]:
+        """Every active block (the WAF updater's full reconcile): a Scan filtered on until_ms, all pages.
+
+        A Scan, not an index: the table holds one item per IP ever blocked in the last 30 days, and
+        the updater reads it once a minute, so a GSI's write cost on every block would buy nothing.
+        """
+        request: dict[str, Any] = {
+            "TableName": self.blocks_table,
+            "FilterExpression": "until_ms > :now",
+            "ExpressionAttributeValues": {":now": {"N": str(now_ms)}},
+            "ConsistentRead": True,
+        }
+        found: list[Block] = []
+        while True:
+            response = self._client.scan(**request)
+            found += [_block_from_item(item) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def end_block(self, ip: str, now_ms: int, by: str) -> Block | None:
         try:
             response = self._client.update_item(

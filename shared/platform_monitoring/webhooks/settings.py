@@ -53,7 +53,7 @@ class StripeWebhookSettings:
             ),
             aws_timeout=env.number(
                 WEBHOOK_AWS_TIMEOUT_SECONDS,
-                3.0,
+                1.5,
                 0.1,
                 25.0,
                 doc="timeout of the webhook functions' SQS and DynamoDB calls",
@@ -88,7 +88,7 @@ class WebhookProcessorSettings:
             ),
             aws_timeout=env.number(
                 WEBHOOK_AWS_TIMEOUT_SECONDS,
-                3.0,
+                1.5,
                 0.1,
                 25.0,
                 doc="timeout of the webhook functions' SQS and DynamoDB calls",

@@ -18,13 +18,22 @@ from platform_monitoring.security.settings import SecuritySettings
 from platform_monitoring.security.stores import DynamoBlockStore
 
 
-def build_security_monitor(settings: SecuritySettings, alerts: Alerting | None = None) -> SecurityMonitor:
-    """A SecurityMonitor on the template's blocks and windows tables."""
+def build_security_monitor(
+    settings: SecuritySettings,
+    alerts: Alerting | None = None,
+    *,
+    aws_timeout: float | None = None,
+    attempts: int | None = None,
+) -> SecurityMonitor:
+    """A SecurityMonitor on the template's blocks and windows tables (IpGuard passes its own
+    aws_timeout and attempts: its budget is tighter, docs/security.md#the-authorizers-budget)."""
     settings.require()
     assert settings.blocks_table and settings.windows_table
-    store = DynamoBlockStore(
-        clients.dynamodb_client(settings.aws_timeout), settings.blocks_table, settings.windows_table
+    dynamodb = clients.dynamodb_client(
+        aws_timeout if aws_timeout is not None else settings.aws_timeout,
+        attempts if attempts is not None else clients.AWS_ATTEMPTS["dynamodb"],
     )
+    store = DynamoBlockStore(dynamodb, settings.blocks_table, settings.windows_table)
     # Stripe's webhook senders are always on the list: a blocked Stripe would stop payments monitoring.
     allowlist = Allowlist([*STRIPE_WEBHOOK_IPS, *(settings.allowlist or "").split(",")])
     return SecurityMonitor(store, rules=settings.rules, allowlist=allowlist, alerts=alerts)
