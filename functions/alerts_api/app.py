@@ -1,4 +1,5 @@
-"""AlertsApiFunction: the active alerts and silences, behind ALERTS_API_SECRET.
+"""AlertsApiFunction: the active alerts and silences, behind ALERTS_API_SECRET (reading, ack, resolve)
+and ALERTS_ADMIN_SECRET (creating and removing silences).
 
     GET    /api/alerts                    ?status=firing|acknowledged|resolved|active &severity= &type=
     GET    /api/alerts/{id}
@@ -6,11 +7,14 @@
     POST   /api/alerts/{id}/resolve       {"by": "alice", "note": "fixed"}       (body optional)
     GET    /api/alerts/{id}/notifications the delivery history: every attempt, with the provider's reason
     GET    /api/alerts/silences
-    POST   /api/alerts/silences           {"type": "payment_failure", "minutes": 30, "reason": "deploy"}
-    DELETE /api/alerts/silences/{id}
+    POST   /api/alerts/silences           {"type": "payment_failure", "minutes": 30, "reason": "deploy"}  (admin)
+    DELETE /api/alerts/silences/{id}                                                               (admin)
 
-Authenticated with `X-Alerts-Secret` or `Authorization: Bearer`; every error is
-{"error": {"code", "message"}}.
+Authenticated with `X-Alerts-Secret` or `Authorization: Bearer`; the admin routes with
+`X-Alerts-Admin-Secret` or `Authorization: Bearer` carrying ALERTS_ADMIN_SECRET. A silence of a
+security alert type (security_breach_attempt) is refused (409 security_alert) unless the body says
+`"force": true`, and its answer's `warnings` name the muted type; security_control_change (which
+reports every silence and unblock) cannot be silenced. Every error is {"error": {"code", "message"}}.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from platform_monitoring.alerting.rules import SEVERITIES, UnknownAlertType
+from platform_monitoring.alerting.service import SilenceRefused
 from platform_monitoring.alerting.settings import AlertsApiSettings
 from platform_monitoring.alerting.store import STATUSES, AlertConflict, AlertNotFound
-from platform_monitoring.api.auth import require_secret
+from platform_monitoring.api.auth import require_admin, require_secret, source_ip
 from platform_monitoring.api.bodies import json_object_body, request_body
 from platform_monitoring.api.responses import ApiError, create_resolver, error_response, json_response
 from platform_monitoring.core.config import load_settings
@@ -53,8 +58,21 @@ def _unknown_type(error: UnknownAlertType) -> Response[str]:
     return error_response(400, "unknown_alert_type", str(error))
 
 
+@app.exception_handler(SilenceRefused)
+def _silence_refused(error: SilenceRefused) -> Response[str]:
+    return error_response(409, error.code, str(error))
+
+
 def authorize() -> None:
     require_secret(app.current_event.headers, settings.secret, "X-Alerts-Secret", accept_bearer=True)
+
+
+def authorize_admin() -> None:
+    require_admin(app.current_event.headers, settings.admin_secret)
+
+
+def actor_ip() -> str | None:
+    return source_ip(app.current_event.raw_event)
 
 
 def query(name: str, allowed: tuple[str, ...]) -> str | None:
@@ -139,7 +157,7 @@ def list_silences() -> Response[str]:
 
 @app.post("/api/alerts/silences")
 def create_silence() -> Response[str]:
-    authorize()
+    authorize_admin()
     data = body()
     alert_type = text(data, "type", limit=100)
     if not alert_type:
@@ -149,6 +167,9 @@ def create_silence() -> Response[str]:
         raise ApiError(400, "invalid_request", "give either minutes or until (ISO 8601)")
     if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int | float)):
         raise ApiError(400, "invalid_request", "minutes must be a number")
+    force = data.get("force", False)
+    if not isinstance(force, bool):
+        raise ApiError(400, "invalid_request", "force must be true or false")
     until_ms = None
     if until is not None:
         try:
@@ -167,16 +188,25 @@ def create_silence() -> Response[str]:
             until_ms=until_ms,
             reason=text(data, "reason", "") or "",
             by=text(data, "by", "api", 100) or "api",
+            force=force,
+            actor_ip=actor_ip(),
         )
     except ValueError as error:
         raise ApiError(400, "invalid_request", str(error)) from None
-    return json_response(201, {"silence": silence.to_api()})
+    muted = service.muted_security_types(silence)
+    warnings = [
+        f"{alert_type} is a security alert: it will not notify until {silence.to_api()['ends_at']}"
+        for alert_type in muted
+    ]
+    return json_response(201, {"silence": silence.to_api(), "warnings": warnings, "muted_security_alerts": muted})
 
 
 @app.delete("/api/alerts/silences/<silence_id>")
 def delete_silence(silence_id: str) -> Response[str]:
-    authorize()
-    return json_response(200, {"silence": service.unsilence(silence_id).to_api(), "deleted": True})
+    authorize_admin()
+    by = text(body(), "by", "api", 100) or "api"
+    silence = service.unsilence(silence_id, by=by, actor_ip=actor_ip())
+    return json_response(200, {"silence": silence.to_api(), "deleted": True})
 
 
 # --- any other method: 405 with Allow -------------------------------------------------

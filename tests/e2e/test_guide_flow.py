@@ -336,7 +336,7 @@ def flow(stack: LocalStack, mysql_port: int) -> Iterator[Observed]:
         "DELETE",
         f"/api/security/blocks/{ATTACKER}",
         body=json.dumps({"by": "e2e-test"}),
-        headers={"X-Alerts-Secret": setting(stack, "ALERTS_API_SECRET"), "Content-Type": "application/json"},
+        headers={"X-Alerts-Admin-Secret": setting(stack, "ALERTS_ADMIN_SECRET"), "Content-Type": "application/json"},
     )
     assert (status, ended["block"]["blocked"]) == (200, False), ended
 

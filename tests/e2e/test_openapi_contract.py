@@ -67,6 +67,7 @@ SEED = os.environ.get("CONTRACT_SEED", "0")  # "random" for a fresh seed each ru
 HEALTH_SECRET = "contract-health-secret"
 METRICS_SECRET = "contract-metrics-secret"
 ALERTS_SECRET = "contract-alerts-secret"
+ADMIN_SECRET = "contract-alerts-admin-secret"  # silences, blocks, unblocks
 EVENTS_SECRET = "contract-events-secret"
 STRIPE_WEBHOOK_SECRET = "whsec_contract"
 REDIS_URL = "redis://127.0.0.1:6379/1"
@@ -86,6 +87,7 @@ API_KEYS = {
     "HealthSecret": ("X-Health-Check-Secret", HEALTH_SECRET),
     "MetricsSecret": ("X-Metrics-Secret", METRICS_SECRET),
     "AlertsSecret": ("X-Alerts-Secret", ALERTS_SECRET),
+    "AdminSecret": ("X-Alerts-Admin-Secret", ADMIN_SECRET),
 }
 SIGNATURES = {
     "StripeSignature": ("Stripe-Signature", STRIPE_WEBHOOK_SECRET),
@@ -145,6 +147,7 @@ def stack(mysql_port: int) -> Iterator[LocalStack]:
         "HEALTH_CHECK_SECRET": HEALTH_SECRET,
         "METRICS_SECRET": METRICS_SECRET,
         "ALERTS_API_SECRET": ALERTS_SECRET,
+        "ALERTS_ADMIN_SECRET": ADMIN_SECRET,
         "EVENTS_SECRET": EVENTS_SECRET,
         "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
         "SECURITY_ALLOWLIST": "127.0.0.0/8,::1",
@@ -165,7 +168,9 @@ def schemes(case: Case) -> list[str]:
 
 
 def bearer_secret(case: Case) -> str:
-    return METRICS_SECRET if case.path == "/api/metrics" else ALERTS_SECRET
+    if case.path == "/api/metrics":
+        return METRICS_SECRET
+    return ADMIN_SECRET if "AdminSecret" in schemes(case) else ALERTS_SECRET
 
 
 def serialized_body(case: Case) -> bytes:
@@ -242,7 +247,7 @@ def new_silence(stack: LocalStack) -> str:
     answer = requests.post(
         f"{stack.api_url}/api/alerts/silences",
         json={"type": "queue_backlog", "minutes": 5, "reason": "contract test"},
-        headers=ALERTS_HEADERS,
+        headers={"X-Alerts-Admin-Secret": ADMIN_SECRET},
         timeout=30,
     )
     assert answer.status_code == 201, answer.text

@@ -41,6 +41,7 @@ RuleKind = Literal["count", "condition"]
 
 _INT_FIELDS = ("window_seconds", "throttle_seconds", "min_requests")
 _CHANNEL_FIELDS = ("channels", "resolved_channels")
+_FIXED_FIELDS = ("security", "silenceable")
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,10 @@ class AlertRule:
     group_by: tuple[str, ...] = ()
     min_requests: int = 0
     escalation: Escalation | None = None
+    # A security alert: a silence of it is refused unless forced, and its answer names it (docs/alerting.md).
+    security: bool = False
+    # False for the audit of the security controls (security_control_change): its own notice cannot be muted.
+    silenceable: bool = True
 
     @property
     def window_ms(self) -> int:
@@ -144,6 +149,8 @@ def _rule(alert_type: str, data: Mapping[str, Any]) -> AlertRule:
         group_by=tuple(data.get("group_by", ())),
         min_requests=int(data.get("min_requests", 0)),
         escalation=_escalation(data["escalation"]) if data.get("escalation") else None,
+        security=bool(data.get("security", False)),
+        silenceable=bool(data.get("silenceable", True)),
     )
     _validate(rule, f"{RULES_FILE.name}: rule {alert_type}")
     return rule
@@ -244,6 +251,8 @@ def apply_overrides(rules: Mapping[str, AlertRule], overrides: str | None) -> di
             raise ConfigurationError(f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r} is not <type>.<field>=<value>")
         if alert_type not in result:
             raise ConfigurationError(f"{ALERT_RULE_OVERRIDES}: no rule {alert_type!r}")
+        if field.strip() in _FIXED_FIELDS:  # an environment must not turn a security alert into a mutable one
+            raise ConfigurationError(f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r}: {field.strip()} cannot be overridden")
         try:
             changed = replace(result[alert_type], **{field: _parse_field(field, value)})
         except (ValueError, TypeError) as error:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from platform_monitoring.core.config import ConfigurationError, EnvSource, Secret, env_reader
-from platform_monitoring.core.settings import ALERTS_API_SECRET, AlertRecipients, MonitoringSettings
+from platform_monitoring.core.settings import (
+    ALERTS_ADMIN_SECRET,
+    ALERTS_API_SECRET,
+    AlertRecipients,
+    MonitoringSettings,
+)
 
 ALERTS_TABLE = "ALERTS_TABLE"
 ALERT_WINDOWS_TABLE = "ALERT_WINDOWS_TABLE"
@@ -91,9 +96,14 @@ class AlertDispatcherSettings:
 @dataclass(frozen=True)
 class AlertsApiSettings:
     alerting: AlertingSettings
-    secret: Secret
+    secret: Secret  # reading alerts, ack and resolve
+    admin_secret: Secret  # creating and removing silences; unset: those routes refuse (503)
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> AlertsApiSettings:
         env = env_reader(environ)
-        return cls(alerting=AlertingSettings.from_env(env), secret=env.secret(ALERTS_API_SECRET))
+        return cls(
+            alerting=AlertingSettings.from_env(env),
+            secret=env.secret(ALERTS_API_SECRET),
+            admin_secret=env.secret(ALERTS_ADMIN_SECRET),
+        )

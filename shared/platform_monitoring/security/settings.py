@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from platform_monitoring.core.config import ConfigurationError, EnvSource, Secret, env_reader
 from platform_monitoring.core.settings import (
+    ALERTS_ADMIN_SECRET,
     ALERTS_API_SECRET,
     HEALTH_CHECK_TIMEOUT_SECONDS,
     WEBHOOK_MAX_BYTES_LIMIT,
@@ -130,11 +131,13 @@ class SecurityProcessorSettings:
 
 @dataclass(frozen=True)
 class SecurityApiSettings:
-    """SecurityApiFunction: GET/PUT/DELETE /api/security/blocks/{ip}, behind ALERTS_API_SECRET."""
+    """SecurityApiFunction: GET /api/security/blocks/{ip} behind ALERTS_API_SECRET, PUT and DELETE
+    (block, unblock) behind ALERTS_ADMIN_SECRET."""
 
     monitoring: MonitoringSettings
     security: SecuritySettings
     secret: Secret
+    admin_secret: Secret  # unset: PUT and DELETE refuse (503)
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> SecurityApiSettings:
@@ -143,4 +146,5 @@ class SecurityApiSettings:
             monitoring=MonitoringSettings.from_env(env),
             security=SecuritySettings.from_env(env),
             secret=env.secret(ALERTS_API_SECRET),
+            admin_secret=env.secret(ALERTS_ADMIN_SECRET),
         )

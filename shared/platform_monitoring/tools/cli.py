@@ -356,9 +356,13 @@ def http_send(url: str, method: str, headers: dict[str, str], body: bytes | None
 
 
 def blocks_call(base_url: str, method: str, ip: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    """GET/PUT/DELETE /api/security/blocks/{ip} with ALERTS_API_SECRET."""
+    """GET /api/security/blocks/{ip} with ALERTS_API_SECRET; PUT and DELETE with ALERTS_ADMIN_SECRET."""
     url = f"{base_url.rstrip('/')}/api/security/blocks/{urllib.parse.quote(ip, safe='')}"
-    headers = {"X-Alerts-Secret": endpoint_secret("ALERTS_API_SECRET"), "Content-Type": "application/json"}
+    if method == "GET":
+        headers = {"X-Alerts-Secret": endpoint_secret("ALERTS_API_SECRET")}
+    else:
+        headers = {"X-Alerts-Admin-Secret": endpoint_secret("ALERTS_ADMIN_SECRET")}
+    headers["Content-Type"] = "application/json"
     return http_send(url, method, headers, json.dumps(body).encode() if body is not None else None)
 
 

@@ -17,6 +17,7 @@ from platform_monitoring.security.processor import SecurityEventsProcessor
 from platform_monitoring.security.rules import Block
 from platform_monitoring.security.security_logs import row
 
+from tests.support.alerting import ALERTS_API_ENV, RecordingAlerts
 from tests.support.fakes import InMemoryBlockStore, InMemoryMetricBackend
 from tests.support.functions import OFFLINE_ENV, cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext
@@ -262,15 +263,17 @@ def blocks_request(module: ModuleType, method: str, ip: str, headers: dict[str, 
 
 def test_the_blocks_api_needs_the_secret_and_an_address() -> None:
     tables = {"SECURITY_BLOCKS_TABLE": "SecurityBlocksTable", "SECURITY_WINDOWS_TABLE": "SecurityWindowsTable"}
-    module = cold_start("security_api", {**ENV, **tables, "ALERTS_API_SECRET": "unit-alerts"})
+    secrets = {"ALERTS_API_SECRET": "unit-alerts", "ALERTS_ADMIN_SECRET": "unit-admin"}
+    module = cold_start("security_api", {**ENV, **ALERTS_API_ENV, **tables, **secrets})
     module.monitor.store = InMemoryBlockStore()
-    auth = {"X-Alerts-Secret": "unit-alerts"}
+    module.monitor.alerts = RecordingAlerts()
+    auth, admin = {"X-Alerts-Secret": "unit-alerts"}, {"X-Alerts-Admin-Secret": "unit-admin"}
     assert blocks_request(module, "GET", "1.2.3.4")[0] == 401
     assert blocks_request(module, "GET", "1.2.3.4", {"X-Alerts-Secret": "wrong"})[0] == 401
     status, answer, _ = blocks_request(module, "GET", "not-an-ip", auth)
     assert (status, answer["error"]["code"]) == (400, "invalid_ip")
     assert blocks_request(module, "GET", "1.2.3.4", auth)[0] == 404
-    status, answer, _ = blocks_request(module, "PUT", "2001%3Adb8%3A%3A1", auth)
+    status, answer, _ = blocks_request(module, "PUT", "2001%3Adb8%3A%3A1", admin)
     assert (status, answer["block"]["ip"], answer["block"]["decided_by"]) == (200, "2001:db8::1", "api:api")
     status, _, headers = blocks_request(module, "POST", "1.2.3.4", auth)
     assert status == 405
