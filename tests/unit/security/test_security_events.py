@@ -75,6 +75,27 @@ def test_a_signed_batch_is_accepted_with_202(events_function: tuple[ModuleType, 
     assert [event.id for event in queue.events] == answer["event_ids"]
 
 
+def test_a_replayed_request_without_ids_counts_once(events_function: tuple[ModuleType, ListQueue]) -> None:
+    module, queue = events_function
+    # Two equal events without an id in one body: two events, each named from the signed request
+    body = json.dumps({"events": [failed_login(), failed_login()]})
+    header = sign(body, SECRET, timestamp=int(time.time()) - 5)
+    status, first = post(module, body, header)
+    assert status == 202 and len(set(first["event_ids"])) == 2
+    # The same request again inside the tolerance window (a replay): the same event IDs
+    status, replayed = post(module, body, header)
+    assert status == 202 and replayed["event_ids"] == first["event_ids"]
+    # so the processor's redelivery check counts them once: windows, metrics, alert, security_logs
+    monitor = SecurityMonitor(InMemoryBlockStore())
+    assert [monitor.record(event).first_delivery for event in queue.events] == [True, True, False, False]
+    # A new signature (another timestamp) is a new request, whose events count
+    status, resent = post(module, body, sign(body, SECRET, timestamp=int(time.time()) - 6))
+    assert status == 202 and set(resent["event_ids"]).isdisjoint(first["event_ids"])
+    # and an event that names itself keeps its id
+    named = json.dumps({"events": [failed_login(id="platform-event-1")]})
+    assert post(module, named, sign(named, SECRET))[1]["event_ids"] == ["platform-event-1"]
+
+
 def test_several_v1_signatures_and_the_old_secret_are_accepted(events_function: tuple[ModuleType, ListQueue]) -> None:
     module, _ = events_function
     body = json.dumps({"events": [failed_login()]})
