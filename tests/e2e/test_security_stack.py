@@ -193,8 +193,12 @@ def test_mysql_down_during_ingestion_then_back_loses_nothing(
 def test_concurrent_failed_logins_from_many_lambdas_count_exactly(stack: LocalStack) -> None:
     ip = "198.51.100.99"
     failed_before, blocked_before = counter("askproai_failed_logins"), counter("askproai_blocked_ips")
+    # Twelve distinct events, each named: twelve identical unnamed requests in one second would be
+    # one request replayed, counted once (docs/security.md, Replays).
     with ThreadPoolExecutor(12) as pool:
-        results = list(pool.map(lambda _: post_events(stack, [failed_login(ip)])[0], range(12)))
+        results = list(
+            pool.map(lambda n: post_events(stack, [{**failed_login(ip), "id": f"concurrent-{ip}-{n}"}])[0], range(12))
+        )
     assert results == [202] * 12
     wait_until(lambda: counter("askproai_failed_logins") - failed_before == 12, timeout=30)
     assert blocks(stack, "GET", ip)[1]["block"]["blocked"] is True

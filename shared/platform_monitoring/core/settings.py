@@ -56,7 +56,36 @@ LOG_LEVEL_DEFAULTS = {
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-_LOOPBACK_HTTP = ("http://127.0.0.1:", "http://localhost:")
+# Slack's incoming-webhook hosts (commercial and GovSlack).
+SLACK_WEBHOOK_HOSTS = ("hooks.slack.com", "hooks.slack-gov.com")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def slack_webhook_problem(url: str) -> str | None:
+    """Why `url` is not a Slack incoming webhook the alerts may be posted to, or None when it is.
+
+    One rule for a literal ALERT_SLACK_WEBHOOK (checked at cold start) and for the value an
+    ssm:/secretsmanager: reference resolves to (checked before each post): https on Slack's hooks
+    host, no credentials or other port in it; http or https only on loopback (the local stack's and
+    the tests' Slack capture). Never file:, ftp: or any other scheme. The URL itself never appears
+    in the answer (it is a secret)."""
+    import urllib.parse  # noqa: PLC0415
+
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return "is not a URL"
+    host = (parts.hostname or "").lower()
+    if parts.username is not None or parts.password is not None:
+        return "must not carry credentials before its host"
+    if host in _LOOPBACK_HOSTS and parts.scheme in ("http", "https"):
+        return None
+    if parts.scheme != "https":
+        return "must be an https:// URL"
+    if host not in SLACK_WEBHOOK_HOSTS or port not in (None, 443):
+        return f"must be a Slack incoming webhook on {' or '.join(SLACK_WEBHOOK_HOSTS)}"
+    return None
 
 
 # --- settings shared by every function ------------------------------------------------
@@ -89,10 +118,11 @@ class AlertRecipients:
     def from_env(cls, environ: EnvSource = None) -> AlertRecipients:
         env = env_reader(environ)
         slack = env.secret(ALERT_SLACK_WEBHOOK)
-        # http:// only on loopback: the local stack's and the tests' Slack capture servers.
-        if slack.source == "env" and not slack.reference.startswith(("https://", *_LOOPBACK_HTTP)):
+        # A reference's value is checked by the same rule when it is read (SlackChannel.send).
+        problem = slack_webhook_problem(slack.reference) if slack.source == "env" else None
+        if problem is not None:
             slack = env.fail(
-                f"{ALERT_SLACK_WEBHOOK} must be an https:// URL or an ssm:/secretsmanager: reference",
+                f"{ALERT_SLACK_WEBHOOK} {problem} (or an ssm:/secretsmanager: reference)",
                 Secret(ALERT_SLACK_WEBHOOK, "unset", ""),
             )
         email_from = env.string(ALERT_EMAIL_FROM)
