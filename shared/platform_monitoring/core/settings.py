@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from platform_monitoring.core.config import _EMAIL, EnvSource, Secret, env_reader
+from platform_monitoring.core.config import _EMAIL, EnvReader, EnvSource, Secret, env_reader
 
 # --- variable names -------------------------------------------------------------------
 MONITORING_ENABLED = "MONITORING_ENABLED"
@@ -31,7 +32,10 @@ DB_PORT = "DB_PORT"
 DB_DATABASE = "DB_DATABASE"
 DB_USERNAME = "DB_USERNAME"
 DB_PASSWORD = "DB_PASSWORD"
+DB_SSL_CA = "DB_SSL_CA"  # a PEM CA bundle: MySQL over TLS, the server's certificate checked against it
+DB_SSL_VERIFY = "DB_SSL_VERIFY"  # false: TLS without checking the certificate or host name (not advised)
 REDIS_URL = "REDIS_URL"
+REDIS_SSL_CA = "REDIS_SSL_CA"  # a PEM CA bundle for a rediss:// REDIS_URL (else the system's trust store)
 STRIPE_SECRET_KEY = "STRIPE_SECRET_KEY"
 STRIPE_WEBHOOK_SECRET = "STRIPE_WEBHOOK_SECRET"
 STRIPE_API_BASE = "STRIPE_API_BASE"
@@ -180,6 +184,8 @@ class DatabaseSettings:
     username: str
     password: Secret
     slow_query_ms: float = 100.0  # queries slower than this are logged on the performance channel
+    ssl_ca: str | None = None  # DB_SSL_CA: TLS to MySQL, verified against this CA bundle
+    ssl_verify: bool = True  # DB_SSL_VERIFY: check the certificate and the host name
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> DatabaseSettings:
@@ -191,12 +197,23 @@ class DatabaseSettings:
             username=env.string(DB_USERNAME, "root") or "root",
             password=env.secret(DB_PASSWORD),
             slow_query_ms=env.number(SLOW_QUERY_THRESHOLD_MS, 100.0, 0.0, 900_000.0),
+            ssl_ca=_ca_file(env, DB_SSL_CA),
+            ssl_verify=env.boolean(DB_SSL_VERIFY, True),
         )
+
+
+def _ca_file(env: EnvReader, name: str) -> str | None:
+    """A CA bundle's path, which must be a readable file (a typo must not silently mean 'no TLS')."""
+    path = env.string(name)
+    if path is not None and not Path(path).is_file():
+        return env.fail(f"{name} must name a PEM CA bundle file, and {path!r} is not a file", None)
+    return path
 
 
 @dataclass(frozen=True)
 class RedisSettings:
-    url: Secret  # a Redis URL may carry a password
+    url: Secret  # a Redis URL may carry a password; rediss:// is TLS (redis-py verifies the certificate)
+    ssl_ca: str | None = None  # REDIS_SSL_CA: the CA bundle a rediss:// server's certificate is checked against
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> RedisSettings:
@@ -206,7 +223,10 @@ class RedisSettings:
             url = Secret(REDIS_URL, "env", "redis://127.0.0.1:6379/0")
         elif url.source == "env" and not url.reference.startswith(("redis://", "rediss://", "unix://")):
             url = env.fail(f"{REDIS_URL} must be a redis://, rediss:// or unix:// URL", url)
-        return cls(url=url)
+        ssl_ca = _ca_file(env, REDIS_SSL_CA)
+        if ssl_ca is not None and url.source == "env" and not url.reference.startswith("rediss://"):
+            ssl_ca = env.fail(f"{REDIS_SSL_CA} is set but {REDIS_URL} is not a rediss:// (TLS) URL", None)
+        return cls(url=url, ssl_ca=ssl_ca)
 
 
 @dataclass(frozen=True)
