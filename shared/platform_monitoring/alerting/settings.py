@@ -23,6 +23,9 @@ ALERT_RUNBOOK_BASE_URL = "ALERT_RUNBOOK_BASE_URL"
 ALERT_AWS_TIMEOUT_SECONDS = "ALERT_AWS_TIMEOUT_SECONDS"
 ALERT_SLACK_TIMEOUT_SECONDS = "ALERT_SLACK_TIMEOUT_SECONDS"
 ALERT_DELIVERY_ATTEMPTS = "ALERT_DELIVERY_ATTEMPTS"
+# The stack's OperationsAlarmTopic (output OperationsAlarmTopicArn): `monitoring-test --alert` warns
+# when it, or the alerts topic, has no confirmed subscriber.
+OPERATIONS_ALARM_TOPIC_ARN = "OPERATIONS_ALARM_TOPIC_ARN"
 
 
 # --- alerting -------------------------------------------------------------------------
@@ -77,6 +80,7 @@ class AlertDispatcherSettings:
     deliveries_table: str | None
     slack_timeout: float
     delivery_attempts: int  # 1 + the function's MaximumRetryAttempts
+    operations_topic_arn: str | None = None  # read by monitoring-test --alert only
 
     @property
     def recipients(self) -> AlertRecipients:
@@ -90,6 +94,7 @@ class AlertDispatcherSettings:
             deliveries_table=env.string(ALERT_DELIVERIES_TABLE),
             slack_timeout=env.number(ALERT_SLACK_TIMEOUT_SECONDS, 5.0, 0.1, 60.0),
             delivery_attempts=env.integer(ALERT_DELIVERY_ATTEMPTS, 3, 1, 10),
+            operations_topic_arn=env.string(OPERATIONS_ALARM_TOPIC_ARN),
         )
 
 
