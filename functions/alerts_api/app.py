@@ -195,8 +195,8 @@ def create_silence() -> Response[str]:
         raise ApiError(400, "invalid_request", str(error)) from None
     muted = service.muted_security_types(silence)
     warnings = [
-        f"{alert_type} is a security alert: it will not notify until {silence.to_api()['ends_at']}"
-        for alert_type in muted
+        f"{muted_type} is a security alert: it will not notify until {silence.to_api()['ends_at']}"
+        for muted_type in muted
     ]
     return json_response(201, {"silence": silence.to_api(), "warnings": warnings, "muted_security_alerts": muted})
 
