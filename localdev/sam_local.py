@@ -606,6 +606,7 @@ class ApiRequest:
 def api_requests(template: Template, secrets: Mapping[str, str]) -> list[ApiRequest]:
     """One request per route of the template: what SAM answers for it."""
     alerts = (("X-Alerts-Secret", secrets.get("ALERTS_API_SECRET", "")),)
+    admin = (("X-Alerts-Admin-Secret", secrets.get("ALERTS_ADMIN_SECRET", "")),)  # blocks and unblocks
     blocks = "/api/security/blocks/203.0.113.9"
     requests: list[ApiRequest] = []
     for route in routes_from_template(template):
@@ -616,12 +617,13 @@ def api_requests(template: Template, secrets: Mapping[str, str]) -> list[ApiRequ
     # The blocks API has no authorizer: SAM runs SecurityApiFunction for it, end to end.
     if any(not route.authorizer for route in routes_from_template(template)):
         block = json.dumps({"hours": 1, "reason": "sam local start-api", "by": "make sam-local"})
-        as_json = (*alerts, ("Content-Type", "application/json"))
+        as_json = (*admin, ("Content-Type", "application/json"))
         requests += [
             ApiRequest("GET", blocks, 404, json_keys("error"), alerts),  # never blocked
+            ApiRequest("PUT", blocks, 401, json_keys("error"), alerts, block),  # the read secret cannot block
             ApiRequest("PUT", blocks, 200, block_state(blocked=True), as_json, block),
             ApiRequest("GET", blocks, 200, block_state(blocked=True), alerts),
-            ApiRequest("DELETE", blocks, 200, block_state(blocked=False), alerts),
+            ApiRequest("DELETE", blocks, 200, block_state(blocked=False), admin),
             ApiRequest("GET", blocks, 401, json_keys("error")),  # no secret
         ]
     return requests

@@ -1,4 +1,5 @@
-"""AlertsApiFunction: the active alerts and silences, behind ALERTS_API_SECRET.
+"""AlertsApiFunction: the active alerts and silences, behind ALERTS_API_SECRET (reading, ack, resolve)
+and ALERTS_ADMIN_SECRET (creating and removing silences).
 
     GET    /api/alerts                    ?status=firing|acknowledged|resolved|active &severity= &type=
     GET    /api/alerts/{id}
@@ -7,13 +8,16 @@
     GET    /api/alerts/{id}/notifications the delivery history: every attempt, with the provider's reason
     GET    /api/alerts/stats              ?window=7d|30d  alert quality per rule (alerting/quality.py)
     GET    /api/alerts/silences
-    POST   /api/alerts/silences           {"type": "payment_failure", "minutes": 30, "reason": "deploy"}
-    DELETE /api/alerts/silences/{id}
+    POST   /api/alerts/silences           {"type": "payment_failure", "minutes": 30, "reason": "deploy"}  (admin)
+    DELETE /api/alerts/silences/{id}                                                               (admin)
     POST   /api/alerts/alertmanager       Alertmanager's webhook notification (prometheus/alertmanager.yml)
 
-Authenticated with `X-Alerts-Secret` or `Authorization: Bearer` (ALERTS_API_SECRET); the
-Alertmanager route with `Authorization: Bearer` ALERTMANAGER_WEBHOOK_SECRET alone. Every error is
-{"error": {"code", "message"}}.
+Authenticated with `X-Alerts-Secret` or `Authorization: Bearer` (ALERTS_API_SECRET); the admin
+routes with `X-Alerts-Admin-Secret` or `Authorization: Bearer` carrying ALERTS_ADMIN_SECRET; the
+Alertmanager route with `Authorization: Bearer` ALERTMANAGER_WEBHOOK_SECRET alone. A silence of a
+security alert type (security_breach_attempt) is refused (409 security_alert) unless the body says
+`"force": true`, and its answer's `warnings` name the muted type; security_control_change (which
+reports every silence and unblock) cannot be silenced. Every error is {"error": {"code", "message"}}.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from platform_monitoring.alerting.external import (
 )
 from platform_monitoring.alerting.quality import WINDOWS, alert_quality
 from platform_monitoring.alerting.rules import SEVERITIES, UnknownAlertType
+from platform_monitoring.alerting.service import SilenceRefused
 from platform_monitoring.alerting.settings import AlertsApiSettings
 from platform_monitoring.alerting.store import STATUSES, AlertConflict, AlertNotFound
-from platform_monitoring.api.auth import require_secret
+from platform_monitoring.api.auth import require_admin, require_secret, source_ip
 from platform_monitoring.api.bodies import json_object_body, request_body
 from platform_monitoring.api.responses import ApiError, create_resolver, error_response, json_response
 from platform_monitoring.core.config import load_settings
@@ -71,8 +76,21 @@ def _external_failed(error: ExternalAlertFailed) -> Response[str]:
     return error_response(503, "alerting_unavailable", "the alert could not be recorded; try again")
 
 
+@app.exception_handler(SilenceRefused)
+def _silence_refused(error: SilenceRefused) -> Response[str]:
+    return error_response(409, error.code, str(error))
+
+
 def authorize() -> None:
     require_secret(app.current_event.headers, settings.secret, "X-Alerts-Secret", accept_bearer=True)
+
+
+def authorize_admin() -> None:
+    require_admin(app.current_event.headers, settings.admin_secret)
+
+
+def actor_ip() -> str | None:
+    return source_ip(app.current_event.raw_event)
 
 
 def query(name: str, allowed: tuple[str, ...]) -> str | None:
@@ -165,7 +183,7 @@ def list_silences() -> Response[str]:
 
 @app.post("/api/alerts/silences")
 def create_silence() -> Response[str]:
-    authorize()
+    authorize_admin()
     data = body()
     alert_type = text(data, "type", limit=100)
     if not alert_type:
@@ -175,6 +193,9 @@ def create_silence() -> Response[str]:
         raise ApiError(400, "invalid_request", "give either minutes or until (ISO 8601)")
     if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int | float)):
         raise ApiError(400, "invalid_request", "minutes must be a number")
+    force = data.get("force", False)
+    if not isinstance(force, bool):
+        raise ApiError(400, "invalid_request", "force must be true or false")
     until_ms = None
     if until is not None:
         try:
@@ -193,16 +214,25 @@ def create_silence() -> Response[str]:
             until_ms=until_ms,
             reason=text(data, "reason", "") or "",
             by=text(data, "by", "api", 100) or "api",
+            force=force,
+            actor_ip=actor_ip(),
         )
     except ValueError as error:
         raise ApiError(400, "invalid_request", str(error)) from None
-    return json_response(201, {"silence": silence.to_api()})
+    muted = service.muted_security_types(silence)
+    warnings = [
+        f"{muted_type} is a security alert: it will not notify until {silence.to_api()['ends_at']}"
+        for muted_type in muted
+    ]
+    return json_response(201, {"silence": silence.to_api(), "warnings": warnings, "muted_security_alerts": muted})
 
 
 @app.delete("/api/alerts/silences/<silence_id>")
 def delete_silence(silence_id: str) -> Response[str]:
-    authorize()
-    return json_response(200, {"silence": service.unsilence(silence_id).to_api(), "deleted": True})
+    authorize_admin()
+    by = text(body(), "by", "api", 100) or "api"
+    silence = service.unsilence(silence_id, by=by, actor_ip=actor_ip())
+    return json_response(200, {"silence": silence.to_api(), "deleted": True})
 
 
 # --- Alertmanager's webhook receiver ------------------------------------------------------

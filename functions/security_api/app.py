@@ -1,8 +1,11 @@
-"""SecurityApiFunction: IP blocks, behind ALERTS_API_SECRET (`X-Alerts-Secret` or `Authorization: Bearer`).
+"""SecurityApiFunction: IP blocks. Reading behind ALERTS_API_SECRET (`X-Alerts-Secret` or `Authorization:
+Bearer`); blocking and unblocking behind ALERTS_ADMIN_SECRET (`X-Alerts-Admin-Secret` or `Authorization: Bearer`).
 
     GET    /api/security/blocks/{ip}    the IP's block: {"block": {..., "blocked": true|false}}, 404 if never blocked
-    PUT    /api/security/blocks/{ip}    {"hours": 24, "reason": "...", "by": "alice"} (all optional): block now
-    DELETE /api/security/blocks/{ip}    {"by": "alice"} (optional): end the block (its history stays)
+    PUT    /api/security/blocks/{ip}    {"hours": 24, "reason": "...", "by": "alice"} (all optional): block now  (admin)
+    DELETE /api/security/blocks/{ip}    {"by": "alice"} (optional): end the block (its history stays)         (admin)
+
+Every manual block and unblock is notified as security_control_change, with the caller's source IP.
 
 IPv4 and IPv6 (percent-encoded or not) are normalised; an allowlisted address cannot be blocked (409).
 """
@@ -13,7 +16,8 @@ import urllib.parse
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from platform_monitoring.api.auth import require_secret
+from platform_monitoring.alerting.settings import AlertingSettings
+from platform_monitoring.api.auth import require_admin, require_secret, source_ip
 from platform_monitoring.api.bodies import json_object_body, request_body
 from platform_monitoring.api.responses import ApiError, create_resolver, json_response
 from platform_monitoring.core.config import load_settings
@@ -21,6 +25,7 @@ from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.security.addresses import normalise_ip
 from platform_monitoring.security.monitor import NotBlockable
 from platform_monitoring.security.settings import SecurityApiSettings
+from platform_monitoring.wiring.alerting import build_alerting_service
 from platform_monitoring.wiring.events import report_failed_authentications
 from platform_monitoring.wiring.security import build_security_monitor
 
@@ -29,7 +34,13 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 settings = load_settings(SecurityApiSettings.from_env)
 configure(settings.monitoring)
-monitor = build_security_monitor(settings.security)
+# Alerting: every block and unblock made here is notified (security_control_change).
+monitor = build_security_monitor(
+    settings.security,
+    alerts=build_alerting_service(
+        load_settings(lambda env: AlertingSettings.from_env(env, monitoring=settings.monitoring))
+    ),
+)
 app = create_resolver()
 report_failed_authentications(settings.security)  # a wrong secret or signature is a security event
 
@@ -41,6 +52,10 @@ def _not_blockable(error: NotBlockable) -> Response[str]:
 
 def authorize() -> None:
     require_secret(app.current_event.headers, settings.secret, "X-Alerts-Secret", accept_bearer=True)
+
+
+def authorize_admin() -> None:
+    require_admin(app.current_event.headers, settings.admin_secret)
 
 
 def address(raw: str) -> str:
@@ -75,7 +90,7 @@ def get_block(ip: str) -> Response[str]:
 
 @app.put("/api/security/blocks/<ip>")
 def put_block(ip: str) -> Response[str]:
-    authorize()
+    authorize_admin()
     normalised = address(ip)
     data = body()
     hours = data.get("hours")
@@ -89,6 +104,7 @@ def put_block(ip: str) -> Response[str]:
         reason=text(data, "reason", "manual block", 300),
         decided_by=f"api:{by}",
         duration_seconds=max(1, int(hours * 3600)) if hours is not None else None,
+        actor_ip=source_ip(app.current_event.raw_event) or "unknown",
     )
     assert block is not None  # forced blocks always land (or raise)
     return json_response(200, {"block": block.to_api(monitor.now_ms())})
@@ -96,10 +112,10 @@ def put_block(ip: str) -> Response[str]:
 
 @app.delete("/api/security/blocks/<ip>")
 def delete_block(ip: str) -> Response[str]:
-    authorize()
+    authorize_admin()
     normalised = address(ip)
     by = text(body(), "by", "api", 100)
-    block = monitor.unblock(normalised, by=f"api:{by}")
+    block = monitor.unblock(normalised, by=f"api:{by}", actor_ip=source_ip(app.current_event.raw_event))
     if block is None:
         raise ApiError(404, "not_found", f"{normalised} has never been blocked")
     return json_response(200, {"block": block.to_api(monitor.now_ms())})

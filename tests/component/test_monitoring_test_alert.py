@@ -75,3 +75,36 @@ def test_nothing_configured_fails(aws: AwsEmulator, tmp_path: Path) -> None:
     result = run(aws, tmp_path, ALERT_EMAIL_RECIPIENTS="", ALERT_SMS_RECIPIENTS="")
     assert result.returncode == 1
     assert "FAIL no alert channel is configured" in result.stdout
+
+
+# --- the alert topics reach someone -----------------------------------------------------------------
+def topic(aws: AwsEmulator, name: str) -> str:
+    arn: str = aws.client("sns").create_topic(Name=name)["TopicArn"]
+    return arn
+
+
+def test_a_topic_without_a_confirmed_subscriber_is_warned_about(
+    aws: AwsEmulator, slack: SlackCapture, tmp_path: Path
+) -> None:
+    alerts, operations = topic(aws, "cli-alerts-topic"), topic(aws, "cli-operations-topic")
+    aws.client("sns").subscribe(TopicArn=alerts, Protocol="email", Endpoint="oncall@example.com")
+    result = run(
+        aws, tmp_path, ALERT_SLACK_WEBHOOK=slack.url, ALERTS_TOPIC_ARN=alerts, OPERATIONS_ALARM_TOPIC_ARN=operations
+    )
+    # a warning, not a failure: the channels themselves worked
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS AlertsTopic: 1 confirmed subscriber(s)" in result.stdout
+    assert "WARN OperationsAlarmTopic has no confirmed subscriber: what it carries reaches nobody" in result.stdout
+    # once someone subscribes (moto confirms at once), the warning goes
+    aws.client("sns").subscribe(TopicArn=operations, Protocol="email", Endpoint="ops@example.com")
+    result = run(
+        aws, tmp_path, ALERT_SLACK_WEBHOOK=slack.url, ALERTS_TOPIC_ARN=alerts, OPERATIONS_ALARM_TOPIC_ARN=operations
+    )
+    assert "WARN" not in result.stdout and "PASS OperationsAlarmTopic: 1 confirmed subscriber(s)" in result.stdout
+
+
+def test_unset_or_unreadable_topics_are_said(aws: AwsEmulator, slack: SlackCapture, tmp_path: Path) -> None:
+    missing = "arn:aws:sns:us-east-1:123456789012:no-such-topic"
+    result = run(aws, tmp_path, ALERT_SLACK_WEBHOOK=slack.url, ALERTS_TOPIC_ARN=missing)
+    assert "WARN AlertsTopic: its subscriptions could not be listed (NotFoundException)" in result.stdout
+    assert "NOTE OperationsAlarmTopic: OPERATIONS_ALARM_TOPIC_ARN is not set" in result.stdout

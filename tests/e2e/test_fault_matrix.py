@@ -64,6 +64,7 @@ EVENTS_SECRET = "fault-matrix-events-secret"
 HEALTH_SECRET = "fault-matrix-health-secret"
 METRICS_SECRET = "fault-matrix-metrics-secret"
 ALERTS_SECRET = "fault-matrix-alerts-secret"
+ADMIN_SECRET = "fault-matrix-admin-secret"
 SENDER = "monitoring@example.com"
 REDIS_DB = 2
 DATABASE = "askproai_fault_test"
@@ -128,6 +129,7 @@ def stack(
         "METRICS_SECRET": METRICS_SECRET,
         "EVENTS_SECRET": EVENTS_SECRET,
         "ALERTS_API_SECRET": ALERTS_SECRET,
+        "ALERTS_ADMIN_SECRET": ADMIN_SECRET,
         "HEALTH_CHECK_TIMEOUT_SECONDS": str(CHECK_TIMEOUT),
         "ALERT_EMAIL_RECIPIENTS": "ops@example.com",
         "ALERT_EMAIL_FROM": SENDER,
@@ -406,9 +408,10 @@ def alert_record(stack: LocalStack, alert_id: str) -> dict[str, Any]:
 
 def test_ip_guard_fails_open_when_the_blocks_table_errors(stack: LocalStack, faults: Faults) -> None:
     headers = {"X-Alerts-Secret": ALERTS_SECRET, "Content-Type": "application/json"}
+    admin = {"X-Alerts-Admin-Secret": ADMIN_SECRET, "Content-Type": "application/json"}
     blocked = ("127.0.0.21", "127.0.0.22")
     for ip in blocked:
-        status, _ = api_call(stack, "PUT", f"/api/security/blocks/{ip}", body=b'{"hours": 1}', headers=headers)
+        status, _ = api_call(stack, "PUT", f"/api/security/blocks/{ip}", body=b'{"hours": 1}', headers=admin)
         assert status == 200
     table = stack.resources["SecurityBlocksTable"]["Ref"]
     # Given DynamoDB erroring on the blocks table

@@ -21,6 +21,7 @@ SECRETS = {
     "METRICS_SECRET": "cli-metrics-secret",
     "EVENTS_SECRET": "cli-events-secret",
     "ALERTS_API_SECRET": "cli-alerts-secret",
+    "ALERTS_ADMIN_SECRET": "cli-alerts-admin-secret",
 }
 
 

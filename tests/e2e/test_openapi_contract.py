@@ -68,6 +68,7 @@ HEALTH_SECRET = "contract-health-secret"
 METRICS_SECRET = "contract-metrics-secret"
 ALERTS_SECRET = "contract-alerts-secret"
 ALERTMANAGER_SECRET = "contract-alertmanager-secret"
+ADMIN_SECRET = "contract-alerts-admin-secret"  # silences, blocks, unblocks
 EVENTS_SECRET = "contract-events-secret"
 STRIPE_WEBHOOK_SECRET = "whsec_contract"
 REDIS_URL = "redis://127.0.0.1:6379/1"
@@ -87,6 +88,7 @@ API_KEYS = {
     "HealthSecret": ("X-Health-Check-Secret", HEALTH_SECRET),
     "MetricsSecret": ("X-Metrics-Secret", METRICS_SECRET),
     "AlertsSecret": ("X-Alerts-Secret", ALERTS_SECRET),
+    "AdminSecret": ("X-Alerts-Admin-Secret", ADMIN_SECRET),
 }
 SIGNATURES = {
     "StripeSignature": ("Stripe-Signature", STRIPE_WEBHOOK_SECRET),
@@ -147,6 +149,7 @@ def stack(mysql_port: int) -> Iterator[LocalStack]:
         "METRICS_SECRET": METRICS_SECRET,
         "ALERTS_API_SECRET": ALERTS_SECRET,
         "ALERTMANAGER_WEBHOOK_SECRET": ALERTMANAGER_SECRET,
+        "ALERTS_ADMIN_SECRET": ADMIN_SECRET,
         "EVENTS_SECRET": EVENTS_SECRET,
         "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
         "SECURITY_ALLOWLIST": "127.0.0.0/8,::1",
@@ -169,7 +172,9 @@ def schemes(case: Case) -> list[str]:
 def bearer_secret(case: Case) -> str:
     if case.path == "/api/metrics":
         return METRICS_SECRET
-    return ALERTMANAGER_SECRET if case.path == "/api/alerts/alertmanager" else ALERTS_SECRET
+    if case.path == "/api/alerts/alertmanager":
+        return ALERTMANAGER_SECRET
+    return ADMIN_SECRET if "AdminSecret" in schemes(case) else ALERTS_SECRET
 
 
 def serialized_body(case: Case) -> bytes:
@@ -248,7 +253,7 @@ def new_silence(stack: LocalStack) -> str:
     answer = requests.post(
         f"{stack.api_url}/api/alerts/silences",
         json={"type": "queue_backlog", "minutes": 5, "reason": "contract test"},
-        headers=ALERTS_HEADERS,
+        headers={"X-Alerts-Admin-Secret": ADMIN_SECRET},
         timeout=30,
     )
     assert answer.status_code == 201, answer.text

@@ -181,13 +181,18 @@ def test_the_local_env_files_are_ignored_by_git() -> None:
 
 
 def test_start_api_asks_every_route_once_at_least() -> None:
-    requests = sam_local.api_requests(TEMPLATE, {"ALERTS_API_SECRET": "s"})
+    requests = sam_local.api_requests(TEMPLATE, {"ALERTS_API_SECRET": "s", "ALERTS_ADMIN_SECRET": "a"})
     guarded = [r for r in requests if r.status == 401 and not r.headers]
     assert {r.path for r in guarded} >= {"/api/health", "/api/metrics", "/api/webhooks/stripe", "/api/events"}
     behind_ipguard = [r for r in guarded if not r.path.startswith("/api/security/")]
     assert all(r.check and r.check(sam_local.SAM_UNAUTHORIZED) is None for r in behind_ipguard)
     blocks = [r for r in requests if r.path.startswith("/api/security/blocks/")]
-    assert [r.method for r in blocks] == ["GET", "PUT", "GET", "DELETE", "GET"]
+    assert [r.method for r in blocks] == ["GET", "PUT", "PUT", "GET", "DELETE", "GET"]
+    # Blocking and unblocking carry the admin secret; the read secret is refused (401).
+    assert [dict(r.headers).get("X-Alerts-Admin-Secret") for r in blocks if r.status == 200 and r.method != "GET"] == [
+        "a",
+        "a",
+    ]
 
 
 # -- the OCI runtime wrapper ----------------------------------------------------------------------

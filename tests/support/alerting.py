@@ -83,8 +83,10 @@ def topic_notifications(aws: Any) -> list[Notification]:
 # AlertsApiFunction's environment for unit tests on fakes (cold_start("alerts_api", ALERTS_API_ENV)):
 # the table names are the template's logical ids; nothing is called through them.
 ALERTS_API_SECRET = "unit-alerts-secret"
+ALERTS_ADMIN_SECRET = "unit-alerts-admin-secret"  # silences, blocks, unblocks
 ALERTS_API_ENV: dict[str, str | None] = {
     "ALERTS_API_SECRET": ALERTS_API_SECRET,
+    "ALERTS_ADMIN_SECRET": ALERTS_ADMIN_SECRET,
     "ALERTS_TABLE": "AlertsTable",
     "ALERT_WINDOWS_TABLE": "AlertWindowsTable",
     "ALERT_SILENCES_TABLE": "AlertSilencesTable",

@@ -85,3 +85,32 @@ class SnsPublisher:
             },
         )
         return response["MessageId"]
+
+
+PENDING_CONFIRMATION = "PendingConfirmation"  # an e-mail or HTTP subscription nobody confirmed yet
+
+
+@dataclass(frozen=True)
+class TopicSubscribers:
+    """Who an SNS topic reaches: `confirmed` subscriptions deliver; `pending` ones do not (yet)."""
+
+    topic_arn: str
+    confirmed: int
+    pending: int
+
+    @property
+    def reaches_someone(self) -> bool:
+        return self.confirmed > 0
+
+
+def topic_subscribers(client: SNSClient, topic_arn: str) -> TopicSubscribers:
+    """ListSubscriptionsByTopic, every page: SNS lists an unconfirmed subscription with the
+    SubscriptionArn "PendingConfirmation", which receives nothing."""
+    confirmed = pending = 0
+    for page in client.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+        for subscription in page.get("Subscriptions", []):
+            if subscription.get("SubscriptionArn") == PENDING_CONFIRMATION:
+                pending += 1
+            else:
+                confirmed += 1
+    return TopicSubscribers(topic_arn, confirmed, pending)

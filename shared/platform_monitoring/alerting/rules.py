@@ -59,6 +59,7 @@ _OPTIONAL_PARAMS = {"absence": ("event_type", "active_hours", "days", "time_zone
 _INT_FIELDS = ("window_seconds", "throttle_seconds", "min_requests")
 _CHANNEL_FIELDS = ("channels", "resolved_channels")
 _BOOL_FIELDS = ("notify_resolved_when_silenced",)
+_FIXED_FIELDS = ("security", "silenceable")
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,10 @@ class AlertRule:
     # What only the rule's evaluator reads (see the module docstring); not part of equality.
     params: Mapping[str, Any] = dataclass_field(default_factory=dict, compare=False)
     notify_resolved_when_silenced: bool = True
+    # A security alert: a silence of it is refused unless forced, and its answer names it (docs/alerting.md).
+    security: bool = False
+    # False for the audit of the security controls (security_control_change): its own notice cannot be muted.
+    silenceable: bool = True
 
     @property
     def window_ms(self) -> int:
@@ -167,6 +172,8 @@ def _rule(alert_type: str, data: Mapping[str, Any]) -> AlertRule:
         escalation=_escalation(data["escalation"]) if data.get("escalation") else None,
         params=dict(data.get("params", {})),
         notify_resolved_when_silenced=_flag(data.get("notify_resolved_when_silenced", True), alert_type),
+        security=bool(data.get("security", False)),
+        silenceable=bool(data.get("silenceable", True)),
     )
     _validate(rule, f"{RULES_FILE.name}: rule {alert_type}")
     return rule
@@ -277,6 +284,9 @@ def apply_overrides(rules: Mapping[str, AlertRule], overrides: str | None) -> di
             continue
         if alert_type not in result:
             problems.append(f"{ALERT_RULE_OVERRIDES}: no rule {alert_type!r}")
+            continue
+        if field.strip() in _FIXED_FIELDS:  # an environment must not turn a security alert into a mutable one
+            problems.append(f"{ALERT_RULE_OVERRIDES}: {pair.strip()!r}: {field.strip()} cannot be overridden")
             continue
         try:
             rule = result[alert_type]

@@ -49,6 +49,7 @@ from platform_monitoring.alerting.store import (
     Silence,
     iso,
 )
+from platform_monitoring.core.interfaces import SECURITY_CONTROL_ALERT
 from platform_monitoring.core.masking import mask, mask_text
 from platform_monitoring.observability.logging import monitoring_log
 from platform_monitoring.observability.metrics import metrics
@@ -112,6 +113,15 @@ def occurrences(context: Mapping[str, Any]) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     return 1
+
+
+class SilenceRefused(Exception):
+    """A silence the rules do not allow as asked: `code` is not_silenceable (never) or security_alert
+    (a security alert type, allowed only with force=True)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class AlertingService:
@@ -597,9 +607,26 @@ class AlertingService:
         until_ms: int | None = None,
         reason: str = "",
         by: str = "api",
+        force: bool = False,
+        actor_ip: str | None = None,
     ) -> Silence:
-        """Mute one alert type until a time (at most 7 days ahead); notifications resume after it."""
-        self.rules[alert_type]  # raises UnknownAlertType
+        """Mute one alert type until a time (at most 7 days ahead); notifications resume after it.
+
+        A security alert type (rule `security`) is muted only with force=True (`muted_security_types`
+        names it for the answer); security_control_change never. Every silence raises
+        security_control_change naming who (`by`, `actor_ip`) muted what until when.
+        """
+        rule = self.rules[alert_type]  # raises UnknownAlertType
+        if not rule.silenceable:
+            raise SilenceRefused(
+                "not_silenceable", f"{alert_type} reports changes to the security controls and cannot be silenced"
+            )
+        if rule.security and not force:
+            raise SilenceRefused(
+                "security_alert",
+                f"{alert_type} is a security alert; a silence would hide attacks. "
+                'Send "force": true to silence it anyway',
+            )
         now = self.now_ms()
         if (minutes is None) == (until_ms is None):
             raise ValueError("give either minutes or until")
@@ -613,18 +640,53 @@ class AlertingService:
         silence = Silence(uuid.uuid4().hex[:16], alert_type, now, ends, mask_text(reason)[:500], mask_text(by)[:100])
         self.store.put_silence(silence, ends // 1000 + SILENCE_TTL_MARGIN_SECONDS)
         monitoring_log.info("Alert type silenced", extra={"silence": silence.to_api()})
+        self.security_control_changed(
+            "silence created",
+            f"{alert_type} until {iso(ends)}" + (" (forced: a security alert)" if rule.security else ""),
+            by=silence.created_by,
+            actor_ip=actor_ip,
+            reason=silence.reason,
+            occurrence_id=f"silence:{silence.id}",
+        )
         return silence
+
+    def muted_security_types(self, silence: Silence) -> list[str]:
+        """The security alert types a silence mutes (for the answer's `warnings`)."""
+        rule = self.rules.get(silence.type)
+        return [silence.type] if rule is not None and rule.security else []
 
     def silences(self) -> list[Silence]:
         now = self.now_ms()
         return sorted((s for s in self.store.silences() if s.ends_at > now), key=lambda s: s.ends_at)
 
-    def unsilence(self, silence_id: str) -> Silence:
+    def unsilence(self, silence_id: str, *, by: str = "api", actor_ip: str | None = None) -> Silence:
         silence = self.store.delete_silence(silence_id)
         if silence is None:
             raise AlertNotFound(silence_id)
         monitoring_log.info("Silence removed", extra={"silence": silence.to_api()})
+        self.security_control_changed(
+            "silence removed",
+            f"{silence.type} (silence {silence.id})",
+            by=by,
+            actor_ip=actor_ip,
+            occurrence_id=f"unsilence:{silence.id}",
+        )
         return silence
+
+    def security_control_changed(
+        self, action: str, target: str, *, by: str, actor_ip: str | None, **details: str
+    ) -> AlertDecision:
+        """Notify security_control_change (masked like every context); never raises. `details`' occurrence_id
+        names the change: it is the alert's group (each change pages on its own) and counts once when retried."""
+        context = {"action": action, "target": target, "by": by, "actor_ip": actor_ip or "unknown", **details}
+        context["change"] = details.get("occurrence_id", uuid.uuid4().hex)
+        decision = self.alert(SECURITY_CONTROL_ALERT, context)
+        if decision.outcome not in ("notified", "disabled"):
+            monitoring_log.error(
+                "A change to the security controls was not notified",
+                extra={"action": action, "outcome": decision.outcome, "error": decision.error},
+            )
+        return decision
 
     def active_silence(self, alert_type: str, now_ms: int) -> Silence | None:
         # One query on the silences' type index, not a scan of every silence.

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platform_monitoring.core.config import ConfigurationError, EnvReader, EnvSource, Secret, env_reader
-from platform_monitoring.core.settings import ALERTS_API_SECRET, AlertRecipients, MonitoringSettings
+from platform_monitoring.core.settings import (
+    ALERTS_ADMIN_SECRET,
+    ALERTS_API_SECRET,
+    AlertRecipients,
+    MonitoringSettings,
+)
 
 ALERTS_TABLE = "ALERTS_TABLE"
 ALERT_WINDOWS_TABLE = "ALERT_WINDOWS_TABLE"
@@ -21,6 +26,9 @@ ALERT_SLACK_TIMEOUT_SECONDS = "ALERT_SLACK_TIMEOUT_SECONDS"
 ALERT_DELIVERY_ATTEMPTS = "ALERT_DELIVERY_ATTEMPTS"
 ALERT_TIME_ZONE = "ALERT_TIME_ZONE"
 ALERTMANAGER_WEBHOOK_SECRET = "ALERTMANAGER_WEBHOOK_SECRET"
+# The stack's OperationsAlarmTopic (output OperationsAlarmTopicArn): `monitoring-test --alert` warns
+# when it, or the alerts topic, has no confirmed subscriber.
+OPERATIONS_ALARM_TOPIC_ARN = "OPERATIONS_ALARM_TOPIC_ARN"
 
 
 # --- alerting -------------------------------------------------------------------------
@@ -108,6 +116,7 @@ class AlertDispatcherSettings:
     deliveries_table: str | None
     slack_timeout: float
     delivery_attempts: int  # 1 + the function's MaximumRetryAttempts
+    operations_topic_arn: str | None = None  # read by monitoring-test --alert only
 
     def require(self) -> None:
         """Raise one ConfigurationError naming every table or topic the dispatcher cannot do without."""
@@ -137,16 +146,20 @@ class AlertDispatcherSettings:
             delivery_attempts=env.integer(
                 ALERT_DELIVERY_ATTEMPTS, 3, 1, 10, doc="attempts per alert: 1 + the function's MaximumRetryAttempts"
             ),
+            operations_topic_arn=env.string(
+                OPERATIONS_ALARM_TOPIC_ARN, doc="the stack's OperationsAlarmTopic (`monitoring-test --alert` checks it)"
+            ),
         )
 
 
 @dataclass(frozen=True)
 class AlertsApiSettings:
     alerting: AlertingSettings
-    secret: Secret
+    secret: Secret  # reading alerts, ack and resolve
     # POST /api/alerts/alertmanager's own bearer secret: Alertmanager can raise and resolve its
     # alerts there, not acknowledge, resolve or silence the bundle's (ALERTS_API_SECRET).
     alertmanager_secret: Secret
+    admin_secret: Secret  # creating and removing silences; unset: those routes refuse (503)
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> AlertsApiSettings:
@@ -160,5 +173,9 @@ class AlertsApiSettings:
             alertmanager_secret=env.secret(
                 ALERTMANAGER_WEBHOOK_SECRET,
                 doc="Bearer secret Alertmanager sends to POST /api/alerts/alertmanager; unset closes it",
+            ),
+            admin_secret=env.secret(
+                ALERTS_ADMIN_SECRET,
+                doc="admin secret: silences, blocks, unblocks (`X-Alerts-Admin-Secret` or Bearer); unset closes them",
             ),
         )

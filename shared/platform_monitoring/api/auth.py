@@ -16,6 +16,23 @@ def secrets_match(provided: str, expected: str) -> bool:
     return hmac.compare_digest(hashlib.sha256(provided.encode()).digest(), hashlib.sha256(expected.encode()).digest())
 
 
+ADMIN_HEADER = "X-Alerts-Admin-Secret"
+
+
+def require_admin(headers: Mapping[str, str], admin_secret: Secret) -> None:
+    """The routes that change the security controls (silences, blocks, unblocks): ALERTS_ADMIN_SECRET in
+    X-Alerts-Admin-Secret or `Authorization: Bearer`. The read secret never opens them; unset, they refuse."""
+    require_secret(headers, admin_secret, ADMIN_HEADER, accept_bearer=True)
+
+
+def source_ip(event: Mapping[str, object]) -> str | None:
+    """API Gateway's own view of the caller's address (requestContext.identity.sourceIp), for the audit."""
+    context = event.get("requestContext")
+    identity = context.get("identity") if isinstance(context, Mapping) else None
+    ip = identity.get("sourceIp") if isinstance(identity, Mapping) else None
+    return str(ip) if ip else None
+
+
 def require_secret(
     headers: Mapping[str, str],
     secret: Secret,

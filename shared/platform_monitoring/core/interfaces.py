@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-
 # --- the monitor ----------------------------------------------------------------------
+# The alert raised for every change to the security controls (an unblock, a manual block, a silence
+# created or removed), by the alerting and the security concerns alike; its rule cannot be silenced.
+SECURITY_CONTROL_ALERT = "security_control_change"
+
+
 class Alerting(Protocol):
     def alert(self, alert_type: str, context: dict[str, Any], /) -> object: ...
 

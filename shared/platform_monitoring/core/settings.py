@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from platform_monitoring.core.config import _EMAIL, EnvSource, Secret, env_reader
+from platform_monitoring.core.config import _EMAIL, EnvReader, EnvSource, Secret, env_reader
 
 # --- variable names -------------------------------------------------------------------
 MONITORING_ENABLED = "MONITORING_ENABLED"
@@ -24,12 +25,17 @@ ALERT_EMAIL_FROM = "ALERT_EMAIL_FROM"
 ALERT_SLACK_WEBHOOK = "ALERT_SLACK_WEBHOOK"
 ALERT_SMS_RECIPIENTS = "ALERT_SMS_RECIPIENTS"
 ALERTS_API_SECRET = "ALERTS_API_SECRET"
+# The powers beyond reading and acknowledging: silences, manual blocks and unblocks (docs/security.md).
+ALERTS_ADMIN_SECRET = "ALERTS_ADMIN_SECRET"
 DB_HOST = "DB_HOST"
 DB_PORT = "DB_PORT"
 DB_DATABASE = "DB_DATABASE"
 DB_USERNAME = "DB_USERNAME"
 DB_PASSWORD = "DB_PASSWORD"
+DB_SSL_CA = "DB_SSL_CA"  # a PEM CA bundle: MySQL over TLS, the server's certificate checked against it
+DB_SSL_VERIFY = "DB_SSL_VERIFY"  # false: TLS without checking the certificate or host name (not advised)
 REDIS_URL = "REDIS_URL"
+REDIS_SSL_CA = "REDIS_SSL_CA"  # a PEM CA bundle for a rediss:// REDIS_URL (else the system's trust store)
 STRIPE_SECRET_KEY = "STRIPE_SECRET_KEY"
 STRIPE_WEBHOOK_SECRET = "STRIPE_WEBHOOK_SECRET"
 STRIPE_API_BASE = "STRIPE_API_BASE"
@@ -54,7 +60,36 @@ LOG_LEVEL_DEFAULTS = {
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-_LOOPBACK_HTTP = ("http://127.0.0.1:", "http://localhost:")
+# Slack's incoming-webhook hosts (commercial and GovSlack).
+SLACK_WEBHOOK_HOSTS = ("hooks.slack.com", "hooks.slack-gov.com")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def slack_webhook_problem(url: str) -> str | None:
+    """Why `url` is not a Slack incoming webhook the alerts may be posted to, or None when it is.
+
+    One rule for a literal ALERT_SLACK_WEBHOOK (checked at cold start) and for the value an
+    ssm:/secretsmanager: reference resolves to (checked before each post): https on Slack's hooks
+    host, no credentials or other port in it; http or https only on loopback (the local stack's and
+    the tests' Slack capture). Never file:, ftp: or any other scheme. The URL itself never appears
+    in the answer (it is a secret)."""
+    import urllib.parse  # noqa: PLC0415
+
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return "is not a URL"
+    host = (parts.hostname or "").lower()
+    if parts.username is not None or parts.password is not None:
+        return "must not carry credentials before its host"
+    if host in _LOOPBACK_HOSTS and parts.scheme in ("http", "https"):
+        return None
+    if parts.scheme != "https":
+        return "must be an https:// URL"
+    if host not in SLACK_WEBHOOK_HOSTS or port not in (None, 443):
+        return f"must be a Slack incoming webhook on {' or '.join(SLACK_WEBHOOK_HOSTS)}"
+    return None
 
 
 # --- settings shared by every function ------------------------------------------------
@@ -95,10 +130,11 @@ class AlertRecipients:
     def from_env(cls, environ: EnvSource = None) -> AlertRecipients:
         env = env_reader(environ)
         slack = env.secret(ALERT_SLACK_WEBHOOK, doc="Slack incoming-webhook URL (`https://`); unset skips Slack")
-        # http:// only on loopback: the local stack's and the tests' Slack capture servers.
-        if slack.source == "env" and not slack.reference.startswith(("https://", *_LOOPBACK_HTTP)):
+        # A reference's value is checked by the same rule when it is read (SlackChannel.send).
+        problem = slack_webhook_problem(slack.reference) if slack.source == "env" else None
+        if problem is not None:
             slack = env.fail(
-                f"{ALERT_SLACK_WEBHOOK} must be an https:// URL or an ssm:/secretsmanager: reference",
+                f"{ALERT_SLACK_WEBHOOK} {problem} (or an ssm:/secretsmanager: reference)",
                 Secret(ALERT_SLACK_WEBHOOK, "unset", ""),
             )
         email_from = env.string(ALERT_EMAIL_FROM, doc="sender of alert e-mails (SES-verified)")
@@ -174,6 +210,8 @@ class DatabaseSettings:
     username: str
     password: Secret
     slow_query_ms: float = 100.0  # queries slower than this are logged on the performance channel
+    ssl_ca: str | None = None  # DB_SSL_CA: TLS to MySQL, verified against this CA bundle
+    ssl_verify: bool = True  # DB_SSL_VERIFY: check the certificate and the host name
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> DatabaseSettings:
@@ -191,12 +229,23 @@ class DatabaseSettings:
                 900_000.0,
                 doc="a query this slow is logged (as a fingerprint) and counted",
             ),
+            ssl_ca=_ca_file(env, DB_SSL_CA, "CA bundle MySQL's certificate is checked against; set: TLS required"),
+            ssl_verify=env.boolean(DB_SSL_VERIFY, True, doc="check MySQL's certificate and host name (with DB_SSL_CA)"),
         )
+
+
+def _ca_file(env: EnvReader, name: str, doc: str) -> str | None:
+    """A CA bundle's path, which must be a readable file (a typo must not silently mean 'no TLS')."""
+    path = env.string(name, doc=doc)
+    if path is not None and not Path(path).is_file():
+        return env.fail(f"{name} must name a PEM CA bundle file, and {path!r} is not a file", None)
+    return path
 
 
 @dataclass(frozen=True)
 class RedisSettings:
-    url: Secret  # a Redis URL may carry a password
+    url: Secret  # a Redis URL may carry a password; rediss:// is TLS (redis-py verifies the certificate)
+    ssl_ca: str | None = None  # REDIS_SSL_CA: the CA bundle a rediss:// server's certificate is checked against
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> RedisSettings:
@@ -206,7 +255,10 @@ class RedisSettings:
         )
         if url.source == "env" and not url.reference.startswith(("redis://", "rediss://", "unix://")):
             url = env.fail(f"{REDIS_URL} must be a redis://, rediss:// or unix:// URL", url)
-        return cls(url=url)
+        ssl_ca = _ca_file(env, REDIS_SSL_CA, "CA bundle a `rediss://` server's certificate is checked against")
+        if ssl_ca is not None and url.source == "env" and not url.reference.startswith("rediss://"):
+            ssl_ca = env.fail(f"{REDIS_SSL_CA} is set but {REDIS_URL} is not a rediss:// (TLS) URL", None)
+        return cls(url=url, ssl_ca=ssl_ca)
 
 
 @dataclass(frozen=True)

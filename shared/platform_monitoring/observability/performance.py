@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from platform_monitoring.core import clients
 from platform_monitoring.core.masking import mask_text
 from platform_monitoring.observability.logging import performance_log
 from platform_monitoring.observability.metrics import recorder
@@ -261,5 +262,6 @@ def mysql_connection(settings: DatabaseSettings, timeout: float) -> pymysql.conn
         write_timeout=timeout,
         autocommit=True,
         charset="utf8mb4",
+        ssl=clients.mysql_ssl(settings),
     )
     return connection

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -122,8 +123,13 @@ def _occurred_at(value: Any, now: float) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def parse_event(data: Any, *, now: float | None = None, source: str = "api") -> SecurityEvent:
-    """A validated event; raises EventValidationError naming the first wrong field."""
+def parse_event(
+    data: Any, *, now: float | None = None, source: str = "api", default_id: str | None = None
+) -> SecurityEvent:
+    """A validated event; raises EventValidationError naming the first wrong field.
+
+    An event without an `id` gets `default_id` (POST /api/events: derived from the signed request,
+    see `signed_event_id`), else a random one."""
     if not isinstance(data, Mapping):
         raise EventValidationError("event", "an event must be a JSON object")
     now = time.time() if now is None else now
@@ -145,7 +151,7 @@ def parse_event(data: Any, *, now: float | None = None, source: str = "api") -> 
     if len(json.dumps(details, default=str)) > MAX_DETAILS_CHARS:
         raise EventValidationError("details", f"details must be at most {MAX_DETAILS_CHARS} characters of JSON")
     return SecurityEvent(
-        id=_optional_id(data, "id") or str(uuid.uuid4()),
+        id=_optional_id(data, "id") or default_id or str(uuid.uuid4()),
         type=str(event_type),
         ip=ip,
         occurred_at=_occurred_at(data.get("occurred_at"), now),
@@ -155,6 +161,23 @@ def parse_event(data: Any, *, now: float | None = None, source: str = "api") -> 
         details=dict(details),
         source=source,
     )
+
+
+# uuid5's namespace for the IDs of events sent without one (a fixed, random value).
+_SIGNED_EVENT_NAMESPACE = uuid.UUID("5b0f2a46-3d4e-4f7a-9c39-1f6d6c2b8e11")
+
+
+def signed_event_id(signed_at: str, payload: str, index: int) -> str:
+    """The ID of the `index`-th event of a signed POST /api/events body that carries no `id`.
+
+    Derived from what the signature covers (its timestamp `t` and the exact body) and the event's
+    place in it, so a replay of the request inside the signature's tolerance names the same events
+    and the processor's redelivery check counts them once (windows, metrics, alert, security_logs);
+    outside the tolerance the replay is refused as signature_expired. Two equal events in one body
+    stay two events (their indexes differ); the same event sent again in a new request (a new `t`)
+    is a new event, as the sender chose not to name it."""
+    digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return str(uuid.uuid5(_SIGNED_EVENT_NAMESPACE, f"{signed_at}.{digest}.{index}"))
 
 
 def event_from_message(body: str) -> SecurityEvent:

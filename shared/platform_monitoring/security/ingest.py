@@ -11,6 +11,10 @@ POST /api/events, checks cheapest refusal first, every refusal JSON that echoes 
   202 {"accepted": n, "event_ids": [...], "errors": [...]}   the valid events are queued; the
       malformed ones are listed in `errors` (index, field, message) and the rest still lands.
 
+An event without an `id` is named from the signed request (events.signed_event_id: the signature's
+timestamp, the body's SHA-256 and the event's index), so a replay inside the tolerance window is the
+same events again and counts once; docs/security.md, "Replays".
+
 Each accepted event is one message on the security events queue (so each is retried alone);
 SecurityEventsProcessorFunction takes it from there: SecurityMonitor.record (windows, blocks,
 metrics, alert, security log), then the `security_logs` row (INSERT IGNORE on event_id). When
@@ -33,6 +37,7 @@ from platform_monitoring.security.events import (
     EventValidationError,
     SecurityEvent,
     parse_event,
+    signed_event_id,
 )
 
 if TYPE_CHECKING:
@@ -89,7 +94,7 @@ class EventsIngest:
         except ApiError as refused:
             security_log.warning("Security events refused", extra={"reason": refused.code, "body_bytes": len(body)})
             raise
-        events, errors = self.validate(payload)
+        events, errors = self.validate(payload, signed_at=signature_timestamp(header))
         if not events:
             raise_invalid(errors)
         failed = set(self.queue.send_events(events))
@@ -107,7 +112,7 @@ class EventsIngest:
             answer["not_queued"] = sorted(failed)  # retry these (their IDs make the retry idempotent)
         return 202, answer
 
-    def validate(self, payload: str) -> tuple[list[SecurityEvent], list[dict[str, Any]]]:
+    def validate(self, payload: str, signed_at: str = "") -> tuple[list[SecurityEvent], list[dict[str, Any]]]:
         try:
             data = parse_json(payload)
         except ValueError:
@@ -122,12 +127,21 @@ class EventsIngest:
         errors: list[dict[str, Any]] = []
         for index, item in enumerate(items):
             try:
-                events.append(parse_event(item, now=now))
+                events.append(parse_event(item, now=now, default_id=signed_event_id(signed_at, payload, index)))
             except EventValidationError as error:
                 errors.append({"index": index, "field": error.field, "message": error.message})
         if errors:
             security_log.warning("Malformed security events refused", extra={"errors": errors[:20]})
         return events, errors
+
+
+def signature_timestamp(header: str | None) -> str:
+    """The `t=` of a verified X-Monitoring-Signature header."""
+    for part in (header or "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            return value
+    return ""
 
 
 def raise_invalid(errors: list[dict[str, Any]]) -> None:

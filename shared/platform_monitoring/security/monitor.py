@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from platform_monitoring.core.interfaces import Alerting, AlertNotRecorded, require_recorded
+from platform_monitoring.core.interfaces import SECURITY_CONTROL_ALERT, Alerting, AlertNotRecorded, require_recorded
 from platform_monitoring.core.masking import mask_text
 from platform_monitoring.observability.logging import portal_log, security_log
 from platform_monitoring.observability.metrics import count_business, recorder
@@ -170,8 +170,11 @@ class SecurityMonitor:
         decided_by: str,
         duration_seconds: int | None = None,
         only_if_new: bool = False,
+        actor_ip: str | None = None,
     ) -> Block | None:
-        """Block an IP; returns the new block, or None when it was already blocked (only_if_new) or lost a race."""
+        """Block an IP; returns the new block, or None when it was already blocked (only_if_new) or lost a race.
+
+        `actor_ip` (a manual block through the API): the block is notified as security_control_change."""
         address = normalise_ip(ip)
         reason, decided_by = mask_text(reason), mask_text(decided_by)  # stored, answered and logged
         if address in self.allowlist:
@@ -214,18 +217,58 @@ class SecurityMonitor:
                         "duration_seconds": duration,
                     },
                 )
+                if actor_ip is not None:
+                    self._control_changed(
+                        "block",
+                        f"{address} until {iso(block.until_ms)}",
+                        block.decided_by,
+                        actor_ip,
+                        now_ms=now,
+                        reason=block.reason,
+                    )
                 return block
             if only_if_new:
                 return None  # another Lambda blocked it first
         raise RuntimeError(f"could not write the block of {address}: it kept changing")
 
-    def unblock(self, ip: str, *, by: str) -> Block | None:
+    def unblock(self, ip: str, *, by: str, actor_ip: str | None = None) -> Block | None:
+        """End the IP's block; the unblock is notified as security_control_change (who, from where)."""
         address = normalise_ip(ip)
         by = mask_text(by)
-        ended = self.store.end_block(address, self.now_ms(), by[:100])
+        now = self.now_ms()
+        ended = self.store.end_block(address, now, by[:100])
         if ended is not None and ended.unblocked_by == by[:100]:
-            security_log.warning(f"IP {address} unblocked", extra={"ip": address, "decided_by": by})
+            security_log.warning(
+                f"IP {address} unblocked", extra={"ip": address, "decided_by": by, "actor_ip": actor_ip}
+            )
+            self._control_changed("unblock", address, by[:100], actor_ip, now_ms=now)
         return ended
+
+    def _control_changed(
+        self, action: str, target: str, by: str, actor_ip: str | None, *, now_ms: int, reason: str = ""
+    ) -> None:
+        """security_control_change for a manual block or an unblock. The change has happened: when the
+        notice cannot go out, the security log says so (an operator must be able to unblock in an outage)."""
+        if self.alerts is None:
+            security_log.error("A change to the blocks was not notified: no alerting", extra={"action": action})
+            return
+        change = f"{action}:{target.split(' ', maxsplit=1)[0]}:{now_ms}"
+        context = {
+            "action": action,
+            "target": target,
+            "by": by,
+            "actor_ip": actor_ip or "unknown",
+            "reason": reason,
+            "change": change,  # the rule's group: each change is its own alert and pages
+            "occurrence_id": change,
+        }
+        try:
+            require_recorded(self.alerts.alert(SECURITY_CONTROL_ALERT, context), SECURITY_CONTROL_ALERT)
+        except Exception as error:
+            security_log.error(
+                "A change to the blocks was not notified",
+                extra={"action": action, "target": target, "error": mask_text(str(error))[:200]},
+            )
 
     def lookup(self, ip: str) -> Block | None:
         return self.store.get(normalise_ip(ip))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from platform_monitoring.core.config import ConfigurationError, EnvSource, Secret, env_reader
 from platform_monitoring.core.settings import (
+    ALERTS_ADMIN_SECRET,
     ALERTS_API_SECRET,
     HEALTH_CHECK_TIMEOUT_SECONDS,
     WEBHOOK_MAX_BYTES_LIMIT,
@@ -172,11 +173,13 @@ class SecurityProcessorSettings:
 
 @dataclass(frozen=True)
 class SecurityApiSettings:
-    """SecurityApiFunction: GET/PUT/DELETE /api/security/blocks/{ip}, behind ALERTS_API_SECRET."""
+    """SecurityApiFunction: GET /api/security/blocks/{ip} behind ALERTS_API_SECRET, PUT and DELETE
+    (block, unblock) behind ALERTS_ADMIN_SECRET."""
 
     monitoring: MonitoringSettings
     security: SecuritySettings
     secret: Secret
+    admin_secret: Secret  # unset: PUT and DELETE refuse (503)
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> SecurityApiSettings:
@@ -187,6 +190,10 @@ class SecurityApiSettings:
             secret=env.secret(
                 ALERTS_API_SECRET,
                 doc="secret of the alerts and security-blocks APIs (`X-Alerts-Secret` or Bearer); unset closes them",
+            ),
+            admin_secret=env.secret(
+                ALERTS_ADMIN_SECRET,
+                doc="admin secret: silences, blocks, unblocks (`X-Alerts-Admin-Secret` or Bearer); unset closes them",
             ),
         )
 

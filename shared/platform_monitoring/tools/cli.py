@@ -58,7 +58,7 @@ from platform_monitoring.reports.model import render_html, render_text
 from platform_monitoring.reports.settings import ReportsSettings
 from platform_monitoring.webhooks.reconciliation import ReconciliationRun, parse_since
 from platform_monitoring.webhooks.settings import ReconciliationSettings
-from platform_monitoring.wiring.alerting import send_test_alert
+from platform_monitoring.wiring.alerting import alert_topics_subscribers, send_test_alert
 from platform_monitoring.wiring.reconciliation import build_reconciler
 from platform_monitoring.wiring.reports import build_report_sender, build_report_sources, render_and_send
 
@@ -244,10 +244,30 @@ def probe_metrics_pipeline(base_url: str) -> ComponentResult:
     return result
 
 
-def probe_alert_channels() -> ComponentResult:
-    """A test alert through every configured channel (email, SMS, Slack), each reported on its own line."""
+def topic_lines(settings: AlertDispatcherSettings) -> list[str]:
+    """A WARN for each alert topic nobody confirmed a subscription to: what is published there reaches
+    no one (the dispatcher's own subscription to AlertsTopic counts; an unconfirmed e-mail does not)."""
+    variables = {"AlertsTopic": "ALERTS_TOPIC_ARN", "OperationsAlarmTopic": "OPERATIONS_ALARM_TOPIC_ARN"}
+    lines = []
+    for name, answer in alert_topics_subscribers(settings).items():
+        if answer is None:
+            lines.append(f"  NOTE {name}: {variables[name]} is not set, its subscribers were not checked")
+        elif isinstance(answer, str):
+            lines.append(f"  WARN {name}: its subscriptions could not be listed ({answer})")
+        elif not answer.reaches_someone:
+            pending = f" ({answer.pending} pending confirmation)" if answer.pending else ""
+            lines.append(f"  WARN {name} has no confirmed subscriber{pending}: what it carries reaches nobody")
+        else:
+            lines.append(f"  PASS {name}: {answer.confirmed} confirmed subscriber(s)")
+    return lines
 
-    results = send_test_alert(AlertDispatcherSettings.from_env())
+
+def probe_alert_channels() -> ComponentResult:
+    """A test alert through every configured channel (email, SMS, Slack), each reported on its own line,
+    then whether the alert topics reach anyone (a WARN, not a failure)."""
+
+    settings = AlertDispatcherSettings.from_env()
+    results = send_test_alert(settings)
     symbols = {"sent": "PASS", "failed": "FAIL", "skipped": "SKIP"}
     lines = [
         f"  {symbols.get(r.status, r.status.upper()):4} {r.channel:<6} {r.target}: {r.status}"
@@ -259,6 +279,7 @@ def probe_alert_channels() -> ComponentResult:
         lines.append(
             "  FAIL no alert channel is configured (ALERT_EMAIL_RECIPIENTS, ALERT_SLACK_WEBHOOK, ALERT_SMS_RECIPIENTS)"
         )
+    lines += topic_lines(settings)
     return ComponentResult("alert", passed=bool(sent) and all(r.status != "failed" for r in results), lines=lines)
 
 
@@ -364,9 +385,13 @@ def http_send(url: str, method: str, headers: dict[str, str], body: bytes | None
 
 
 def blocks_call(base_url: str, method: str, ip: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    """GET/PUT/DELETE /api/security/blocks/{ip} with ALERTS_API_SECRET."""
+    """GET /api/security/blocks/{ip} with ALERTS_API_SECRET; PUT and DELETE with ALERTS_ADMIN_SECRET."""
     url = f"{base_url.rstrip('/')}/api/security/blocks/{urllib.parse.quote(ip, safe='')}"
-    headers = {"X-Alerts-Secret": endpoint_secret("ALERTS_API_SECRET"), "Content-Type": "application/json"}
+    if method == "GET":
+        headers = {"X-Alerts-Secret": endpoint_secret("ALERTS_API_SECRET")}
+    else:
+        headers = {"X-Alerts-Admin-Secret": endpoint_secret("ALERTS_ADMIN_SECRET")}
+    headers["Content-Type"] = "application/json"
     return http_send(url, method, headers, json.dumps(body).encode() if body is not None else None)
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from platform_monitoring.core import clients
 from platform_monitoring.core.settings import DatabaseSettings
 from platform_monitoring.tools.cli import load_env_file
 
@@ -62,6 +63,7 @@ def migrate(settings: DatabaseSettings, timeout: float = 10.0) -> list[str]:
         connect_timeout=int(timeout),
         autocommit=True,
         charset="utf8mb4",
+        ssl=clients.mysql_ssl(settings),  # DB_SSL_CA: the same TLS as every other MySQL client
     )
     try:
         return apply(connection)

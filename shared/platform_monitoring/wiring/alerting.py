@@ -23,7 +23,7 @@ from platform_monitoring.alerting.delivery.dispatcher import (
 from platform_monitoring.alerting.delivery.history import DeliveryHistory, DynamoDeliveryHistory
 from platform_monitoring.alerting.delivery.records import NoDeliveryRecords
 from platform_monitoring.alerting.escalation import DynamoEscalationStore, Escalator
-from platform_monitoring.alerting.notification import SnsPublisher
+from platform_monitoring.alerting.notification import SnsPublisher, TopicSubscribers, topic_subscribers
 from platform_monitoring.alerting.rules import RuleSet
 from platform_monitoring.alerting.service import AlertDecision, AlertingService
 from platform_monitoring.alerting.settings import AlertDispatcherSettings, AlertingSettings
@@ -105,3 +105,22 @@ def send_test_alert(settings: AlertDispatcherSettings) -> list[DeliveryResult]:
         return dispatcher.deliver(notification)
     except DeliveryFailed as failed:
         return failed.results
+
+
+def alert_topics_subscribers(settings: AlertDispatcherSettings) -> dict[str, TopicSubscribers | str | None]:
+    """`monitoring-test --alert`: who the alerts topic and the operations alarm topic reach, by topic
+    name: their subscribers, the error that kept them from being listed, or None (its ARN is not set)."""
+    client = clients.sns_client(settings.alerting.aws_timeout)
+    answers: dict[str, TopicSubscribers | str | None] = {}
+    for name, arn in (
+        ("AlertsTopic", settings.alerting.topic_arn),
+        ("OperationsAlarmTopic", settings.operations_topic_arn),
+    ):
+        if not arn:
+            answers[name] = None
+            continue
+        try:
+            answers[name] = topic_subscribers(client, arn)
+        except Exception as error:  # AccessDenied, NotFound, no network: said, not fatal
+            answers[name] = type(error).__name__
+    return answers

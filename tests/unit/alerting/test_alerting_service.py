@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from platform_monitoring.alerting.rules import UnknownAlertType
+from platform_monitoring.alerting.rules import RuleSet, UnknownAlertType
+from platform_monitoring.alerting.service import SilenceRefused
 from platform_monitoring.alerting.store import AlertConflict, AlertNotFound
+from platform_monitoring.core.config import ConfigurationError
 
 from tests.support.alerting import published, service
 from tests.support.clock import T0, Clock
@@ -202,7 +204,8 @@ def test_a_silence_mutes_a_type_until_it_ends(clock: Clock, publisher: Recording
     assert alerting.alert("payment_failure", {"count": 3}).outcome == "silenced"
     clock.at(600)
     assert alerting.alert("payment_failure", {"count": 3}).outcome == "throttled"
-    assert published(publisher) == []
+    # Only the silence's own audit notice went out (security_control_change, never silenced)
+    assert [n.alert_type for n in published(publisher)] == ["security_control_change"]
     # Other types are not muted
     assert alerting.alert("database_connection_failure", {"count": 3}).notified
     # After it ends, the next occurrence notifies with what was muted
@@ -321,3 +324,50 @@ def test_costs_per_decision_in_requests(store: InMemoryAlertStore) -> None:
     store.requests = 0
     alerting.alert("payment_failure")
     assert store.requests == 1  # throttled: the repeat write alone (issue 17; it was write, count, repeat)
+
+
+def test_a_security_alert_is_silenced_only_when_forced_and_the_audit_never(
+    clock: Clock, publisher: RecordingPublisher
+) -> None:
+    alerting = service(publisher=publisher, clock=clock)
+    with pytest.raises(SilenceRefused) as refused:
+        alerting.silence("security_breach_attempt", minutes=30, reason="deploy")
+    assert refused.value.code == "security_alert" and "force" in str(refused.value)
+    assert alerting.silences() == [] and published(publisher) == []  # refused: nothing stored, nothing sent
+    with pytest.raises(SilenceRefused) as refused:
+        alerting.silence("security_control_change", minutes=30, force=True)
+    assert refused.value.code == "not_silenceable"
+    silence = alerting.silence("security_breach_attempt", minutes=30, by="alice", force=True, actor_ip="198.51.100.7")
+    assert alerting.muted_security_types(silence) == ["security_breach_attempt"]
+    assert alerting.muted_security_types(alerting.silence("payment_failure", minutes=5)) == []
+    assert alerting.alert("security_breach_attempt", {"count": 5}).outcome == "silenced"
+    forced = published(publisher)[0]
+    assert (forced.alert_type, forced.context["actor_ip"], forced.context["by"]) == (
+        "security_control_change",
+        "198.51.100.7",
+        "alice",
+    )
+    assert "forced" in forced.context["target"] and "security_breach_attempt" in forced.summary
+
+
+def test_every_silence_and_its_removal_pages_even_after_an_acknowledgement(
+    clock: Clock, publisher: RecordingPublisher
+) -> None:
+    alerting = service(publisher=publisher, clock=clock)
+    first = alerting.silence("payment_failure", minutes=5, actor_ip="198.51.100.8")
+    [notice] = published(publisher)
+    alerting.acknowledge(notice.alert_id, by="bob")  # an acknowledged audit alert must not hide the next change
+    alerting.unsilence(first.id, by="bob", actor_ip="198.51.100.9")
+    alerting.silence("payment_failure", minutes=5)
+    actions = [(n.context["action"], n.context["actor_ip"]) for n in published(publisher)]
+    assert actions == [
+        ("silence created", "198.51.100.8"),
+        ("silence removed", "198.51.100.9"),
+        ("silence created", "unknown"),
+    ]
+    assert len({n.alert_id for n in published(publisher)}) == 3
+
+
+def test_an_override_cannot_make_a_security_alert_silenceable() -> None:
+    with pytest.raises(ConfigurationError, match="cannot be overridden"):
+        RuleSet.load("security_breach_attempt.security=false")

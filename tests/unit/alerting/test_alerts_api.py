@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from platform_monitoring.alerting.service import AlertingService
 
-from tests.support.alerting import ALERTS_API_ENV, ALERTS_API_SECRET, published, service
+from tests.support.alerting import ALERTS_ADMIN_SECRET, ALERTS_API_ENV, ALERTS_API_SECRET, published, service
 from tests.support.clock import Clock
 from tests.support.fakes import RecordingPublisher
 from tests.support.functions import cold_start, load_event
@@ -44,7 +44,10 @@ def call(
     event["requestContext"].update(httpMethod=method, resourcePath=resource)
     sent = {"Host": "127.0.0.1:3000"}
     if secret is not None:
-        sent["X-Alerts-Secret"] = secret
+        # The silences' routes take the admin secret, the others the read secret.
+        sent["X-Alerts-Admin-Secret" if silences(method, resource) else "X-Alerts-Secret"] = (
+            ALERTS_ADMIN_SECRET if secret == SECRET and silences(method, resource) else secret
+        )
     if body is not None:
         event["body"] = body if isinstance(body, str) else json.dumps(body)
         sent["Content-Type"] = "application/json"
@@ -59,9 +62,15 @@ def call(
     return response["statusCode"], headers_out, json.loads(response["body"])
 
 
+def silences(method: str, resource: str) -> bool:
+    return (method, resource) in (("POST", "/api/alerts/silences"), ("DELETE", "/api/alerts/silences/{id}"))
+
+
 def sample(name: str) -> dict[str, Any]:
     event = load_event(name)
-    event["headers"]["X-Alerts-Secret"] = SECRET  # the samples carry .env.example's local secret
+    event["headers"]["X-Alerts-Secret"] = SECRET  # the samples carry .env.example's local secrets
+    if "X-Alerts-Admin-Secret" in event["headers"]:
+        event["headers"]["X-Alerts-Admin-Secret"] = ALERTS_ADMIN_SECRET
     return event
 
 
@@ -223,3 +232,81 @@ def test_a_silence_until_a_time(api: Any, alerting: AlertingService) -> None:
         body={"type": "queue_backlog", "until": "2026-11-29T12:00:00Z"},
     )
     assert status == 201 and body["silence"]["ends_at"] == "2026-11-29T12:00:00.000Z"
+
+
+# --- separate powers: the silences take ALERTS_ADMIN_SECRET ------------------------------
+def test_the_read_secret_cannot_silence(api: Any, alerting: AlertingService) -> None:
+    request = {"type": "payment_failure", "minutes": 30}
+    for headers in ({"X-Alerts-Secret": SECRET}, {"Authorization": f"Bearer {SECRET}"}):
+        status, _, body = call(
+            api, "POST", "/api/alerts/silences", "/api/alerts/silences", body=request, secret=None, headers=headers
+        )
+        assert (status, body["error"]["code"]) == (401, "unauthorized")
+    status, _, _ = call(
+        api,
+        "DELETE",
+        "/api/alerts/silences/abc",
+        "/api/alerts/silences/{id}",
+        secret=None,
+        headers={"X-Alerts-Secret": SECRET},
+    )
+    assert status == 401
+    assert alerting.silences() == []
+    # the admin secret as a bearer token works
+    bearer = {"Authorization": f"Bearer {ALERTS_ADMIN_SECRET}"}
+    status, _, body = call(
+        api, "POST", "/api/alerts/silences", "/api/alerts/silences", body=request, secret=None, headers=bearer
+    )
+    assert status == 201 and body["warnings"] == [] and body["muted_security_alerts"] == []
+
+
+def test_an_unset_admin_secret_closes_the_silences() -> None:
+    closed = cold_start("alerts_api", {**ENV, "ALERTS_ADMIN_SECRET": None})
+    closed.service = service(publisher=RecordingPublisher(), clock=Clock())
+    status, _, body = call(
+        closed, "POST", "/api/alerts/silences", "/api/alerts/silences", body={"type": "payment_failure", "minutes": 5}
+    )
+    assert (status, body["error"]["code"]) == (503, "not_configured")
+    assert call(closed, "GET", "/api/alerts/silences", "/api/alerts/silences")[0] == 200  # reading stays open
+
+
+def test_silencing_a_security_alert_needs_force_and_says_so(api: Any, alerting: AlertingService) -> None:
+    request: dict[str, Any] = {"type": "security_breach_attempt", "minutes": 30, "reason": "pentest"}
+    status, _, body = call(api, "POST", "/api/alerts/silences", "/api/alerts/silences", body=request)
+    assert (status, body["error"]["code"]) == (409, "security_alert") and "force" in body["error"]["message"]
+    assert alerting.silences() == []
+    status, _, body = call(
+        api, "POST", "/api/alerts/silences", "/api/alerts/silences", body={**request, "force": "yes"}
+    )
+    assert (status, body["error"]["code"]) == (400, "invalid_request")
+    status, _, body = call(api, "POST", "/api/alerts/silences", "/api/alerts/silences", body={**request, "force": True})
+    assert status == 201
+    assert body["muted_security_alerts"] == ["security_breach_attempt"]
+    assert len(body["warnings"]) == 1 and "security_breach_attempt" in body["warnings"][0]
+    status, _, body = call(
+        api,
+        "POST",
+        "/api/alerts/silences",
+        "/api/alerts/silences",
+        body={"type": "security_control_change", "minutes": 5, "force": True},
+    )
+    assert (status, body["error"]["code"]) == (409, "not_silenceable")
+
+
+def test_every_silence_and_removal_is_notified_with_the_callers_address(api: Any, alerting: AlertingService) -> None:
+    status, _, body = call(
+        api,
+        "POST",
+        "/api/alerts/silences",
+        "/api/alerts/silences",
+        body={"type": "payment_failure", "minutes": 30, "by": "carol"},
+    )
+    assert status == 201
+    silence_id = body["silence"]["id"]
+    status, _, _ = call(api, "DELETE", f"/api/alerts/silences/{silence_id}", "/api/alerts/silences/{id}")
+    assert status == 200
+    notices = [n for n in published(alerting.publisher) if n.alert_type == "security_control_change"]
+    assert [n.context["action"] for n in notices] == ["silence created", "silence removed"]
+    sample_ip = load_event("alerts_list.json")["requestContext"]["identity"]["sourceIp"]
+    assert {n.context["actor_ip"] for n in notices} == {sample_ip}
+    assert notices[0].context["by"] == "carol" and "payment_failure" in notices[0].context["target"]

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.support.alerting import service
+from tests.support.alerting import RecordingAlerts, service
 from tests.support.clock import Clock
 from tests.support.fakes import InMemoryBlockStore, RecordingPublisher
 from tests.support.functions import OFFLINE_ENV, ROOT, cold_start
@@ -25,6 +25,7 @@ from tests.support.lambda_context import FakeLambdaContext
 from tests.support.stripe_events import InMemoryQueue, api_gateway_event, sign
 
 SECRET = "unit-bad-input-secret"
+ADMIN_SECRET = "unit-bad-input-admin-secret"  # silences, blocks, unblocks
 PLANTED = "sk_live_PlantedInTheBody1234"  # must never come back in an answer
 ALERTING = {
     "ALERTS_TABLE": "AlertsTable",
@@ -39,7 +40,9 @@ FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 # --- the functions, cold started on in-memory fakes -------------------------------------
 @pytest.fixture(scope="module")
 def alerts_api() -> ModuleType:
-    module = cold_start("alerts_api", {**OFFLINE_ENV, **ALERTING, "ALERTS_API_SECRET": SECRET})
+    module = cold_start(
+        "alerts_api", {**OFFLINE_ENV, **ALERTING, "ALERTS_API_SECRET": SECRET, "ALERTS_ADMIN_SECRET": ADMIN_SECRET}
+    )
     module.service = service(publisher=RecordingPublisher(), clock=Clock())
     return module
 
@@ -47,8 +50,12 @@ def alerts_api() -> ModuleType:
 @pytest.fixture(scope="module")
 def security_api() -> ModuleType:
     tables = {"SECURITY_BLOCKS_TABLE": "SecurityBlocksTable", "SECURITY_WINDOWS_TABLE": "SecurityWindowsTable"}
-    module = cold_start("security_api", {**OFFLINE_ENV, **tables, "ALERTS_API_SECRET": SECRET})
+    module = cold_start(
+        "security_api",
+        {**OFFLINE_ENV, **ALERTING, **tables, "ALERTS_API_SECRET": SECRET, "ALERTS_ADMIN_SECRET": ADMIN_SECRET},
+    )
     module.monitor.store = InMemoryBlockStore()
+    module.monitor.alerts = RecordingAlerts()
     return module
 
 
@@ -138,7 +145,7 @@ def event_for(
     API Gateway sends a binary body; `base64_text` is sent as it is, flagged as base64."""
     _, resource, path, method, parameters, signature_header = ROUTES[route]
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
-    sent = {"X-Alerts-Secret": SECRET} if signature_header is None else {}
+    sent = {"X-Alerts-Secret": SECRET, "X-Alerts-Admin-Secret": ADMIN_SECRET} if signature_header is None else {}
     if signature_header is not None and raw is not None:
         # Signed as sent, so the checks after the signature's are reached; bytes that are not
         # UTF-8 are refused before it.
@@ -168,7 +175,7 @@ def answer(module: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, An
 def assert_clean_answer(status: int, body: dict[str, Any], raw: str, headers: dict[str, str]) -> None:
     """Never a 500; an error is {"error": {"code", "message"}} with a stable code; nothing echoed."""
     assert status < 500, raw
-    assert PLANTED not in raw and SECRET not in raw
+    assert PLANTED not in raw and SECRET not in raw and ADMIN_SECRET not in raw
     assert SAFE_CORRELATION_ID.match(headers["X-Correlation-ID"]), headers
     if status >= 400:
         assert STABLE_CODE.match(body["error"]["code"]), raw

@@ -17,6 +17,7 @@ from platform_monitoring.security.processor import SecurityEventsProcessor
 from platform_monitoring.security.rules import Block
 from platform_monitoring.security.security_logs import row
 
+from tests.support.alerting import ALERTS_API_ENV, RecordingAlerts
 from tests.support.fakes import InMemoryBlockStore, InMemoryMetricBackend
 from tests.support.functions import OFFLINE_ENV, cold_start, load_event
 from tests.support.lambda_context import FakeLambdaContext
@@ -72,6 +73,27 @@ def test_a_signed_batch_is_accepted_with_202(events_function: tuple[ModuleType, 
     assert answer["accepted"] == 2
     assert answer["errors"] == []
     assert [event.id for event in queue.events] == answer["event_ids"]
+
+
+def test_a_replayed_request_without_ids_counts_once(events_function: tuple[ModuleType, ListQueue]) -> None:
+    module, queue = events_function
+    # Two equal events without an id in one body: two events, each named from the signed request
+    body = json.dumps({"events": [failed_login(), failed_login()]})
+    header = sign(body, SECRET, timestamp=int(time.time()) - 5)
+    status, first = post(module, body, header)
+    assert status == 202 and len(set(first["event_ids"])) == 2
+    # The same request again inside the tolerance window (a replay): the same event IDs
+    status, replayed = post(module, body, header)
+    assert status == 202 and replayed["event_ids"] == first["event_ids"]
+    # so the processor's redelivery check counts them once: windows, metrics, alert, security_logs
+    monitor = SecurityMonitor(InMemoryBlockStore())
+    assert [monitor.record(event).first_delivery for event in queue.events] == [True, True, False, False]
+    # A new signature (another timestamp) is a new request, whose events count
+    status, resent = post(module, body, sign(body, SECRET, timestamp=int(time.time()) - 6))
+    assert status == 202 and set(resent["event_ids"]).isdisjoint(first["event_ids"])
+    # and an event that names itself keeps its id
+    named = json.dumps({"events": [failed_login(id="platform-event-1")]})
+    assert post(module, named, sign(named, SECRET))[1]["event_ids"] == ["platform-event-1"]
 
 
 def test_several_v1_signatures_and_the_old_secret_are_accepted(events_function: tuple[ModuleType, ListQueue]) -> None:
@@ -262,15 +284,17 @@ def blocks_request(module: ModuleType, method: str, ip: str, headers: dict[str, 
 
 def test_the_blocks_api_needs_the_secret_and_an_address() -> None:
     tables = {"SECURITY_BLOCKS_TABLE": "SecurityBlocksTable", "SECURITY_WINDOWS_TABLE": "SecurityWindowsTable"}
-    module = cold_start("security_api", {**ENV, **tables, "ALERTS_API_SECRET": "unit-alerts"})
+    secrets = {"ALERTS_API_SECRET": "unit-alerts", "ALERTS_ADMIN_SECRET": "unit-admin"}
+    module = cold_start("security_api", {**ENV, **ALERTS_API_ENV, **tables, **secrets})
     module.monitor.store = InMemoryBlockStore()
-    auth = {"X-Alerts-Secret": "unit-alerts"}
+    module.monitor.alerts = RecordingAlerts()
+    auth, admin = {"X-Alerts-Secret": "unit-alerts"}, {"X-Alerts-Admin-Secret": "unit-admin"}
     assert blocks_request(module, "GET", "1.2.3.4")[0] == 401
     assert blocks_request(module, "GET", "1.2.3.4", {"X-Alerts-Secret": "wrong"})[0] == 401
     status, answer, _ = blocks_request(module, "GET", "not-an-ip", auth)
     assert (status, answer["error"]["code"]) == (400, "invalid_ip")
     assert blocks_request(module, "GET", "1.2.3.4", auth)[0] == 404
-    status, answer, _ = blocks_request(module, "PUT", "2001%3Adb8%3A%3A1", auth)
+    status, answer, _ = blocks_request(module, "PUT", "2001%3Adb8%3A%3A1", admin)
     assert (status, answer["block"]["ip"], answer["block"]["decided_by"]) == (200, "2001:db8::1", "api:api")
     status, _, headers = blocks_request(module, "POST", "1.2.3.4", auth)
     assert status == 405

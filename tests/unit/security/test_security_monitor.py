@@ -217,8 +217,16 @@ def test_breach_types_feed_the_alert_and_block_unblock_are_logged() -> None:
         for second in range(5):
             monitor.record(event(when=T0 - second, details={"password": "hunter2", "path": "/login"}))
         monitor.record(event("api_key_usage", when=T0))
-        monitor.unblock("203.0.113.7", by="api:alice")
-    assert [kind for kind, _ in alerts.calls] == ["security_breach_attempt"] * 5
+        monitor.unblock("203.0.113.7", by="api:alice", actor_ip="198.51.100.4")
+    # The unblock is itself notified, naming who and from where
+    assert [kind for kind, _ in alerts.calls] == ["security_breach_attempt"] * 5 + ["security_control_change"]
+    unblocked = alerts.calls[-1][1]
+    assert (unblocked["action"], unblocked["target"], unblocked["by"], unblocked["actor_ip"]) == (
+        "unblock",
+        "203.0.113.7",
+        "api:alice",
+        "198.51.100.4",
+    )
     lines = [json.loads(line) for line in security.getvalue().splitlines()]
     messages = [line["message"] for line in lines]
     assert "IP 203.0.113.7 blocked until 2026-09-22T14:13:20.000Z" in messages

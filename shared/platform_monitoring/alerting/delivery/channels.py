@@ -6,11 +6,12 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from platform_monitoring.alerting.delivery.messages import email_message, slack_payload, sms_text
 from platform_monitoring.alerting.notification import Notification
 from platform_monitoring.core.config import Secret
+from platform_monitoring.core.settings import slack_webhook_problem
 
 if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient
@@ -85,8 +86,32 @@ class SlackError(Exception):
     pass
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a new destination: the alert is not posted on to wherever it points."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # urllib then raises HTTPError with the 3xx status
+
+
+def _webhook_opener() -> urllib.request.OpenerDirector:
+    """http and https only (urlopen's default opener also reads file:, ftp: and data: URLs), no redirects."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+        _NoRedirects(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
 class SlackChannel:
-    """An incoming webhook, posted with urllib and a timeout (the URL is a secret: never logged)."""
+    """An incoming webhook, posted with urllib and a timeout (the URL is a secret: never logged).
+
+    The URL, literal or read from SSM / Secrets Manager, passes `slack_webhook_problem` before each
+    post (a reference's value can change with a rotation); redirects are not followed."""
 
     name = "slack"
 
@@ -104,15 +129,21 @@ class SlackChannel:
         url = self.webhook.reveal()
         if not url:
             raise SlackError("the Slack webhook reference is empty")
+        problem = slack_webhook_problem(url)
+        if problem is not None:
+            where = "" if self.webhook.source == "env" else f" (read from its {self.webhook.source} reference)"
+            raise SlackError(f"{self.webhook.variable}{where} {problem}; nothing was sent")
         body = json.dumps(slack_payload(notification)).encode()
-        request = urllib.request.Request(  # noqa: S310 - https (or loopback http) enforced by settings
+        request = urllib.request.Request(  # noqa: S310 - the scheme and host are checked just above
             url, data=body, headers={"Content-Type": "application/json"}, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with _webhook_opener().open(request, timeout=self.timeout) as response:
                 answer = response.read(200).decode("utf-8", "replace")
                 return f"HTTP {response.status} {answer}".strip()
         except urllib.error.HTTPError as error:
+            if 300 <= error.code < 400:
+                raise SlackError(f"Slack answered HTTP {error.code} (a redirect, not followed)") from None
             # Slack says why in the body (invalid_payload, no_service, channel_is_archived...): keep it.
             reason = error.read(100).decode("utf-8", "replace").strip()
             raise SlackError(f"Slack answered HTTP {error.code}" + (f": {reason}" if reason else "")) from None
