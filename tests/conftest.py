@@ -24,7 +24,11 @@ from tests.support.outside_reads import OutsideReads
 
 OUTSIDE_READS = OutsideReads.install(Path(__file__).resolve().parents[1])
 # This session's moto requests (one JSON line each) and, at its end, what each function called.
-AWS_CALL_LOG = Path(__file__).resolve().parents[1] / ".local" / "aws-calls" / "session.jsonl"
+# TEST_AWS_CALL_LOG: another file, for two sessions at once in one checkout.
+AWS_CALL_LOG = Path(
+    os.environ.get("TEST_AWS_CALL_LOG")
+    or Path(__file__).resolve().parents[1] / ".local" / "aws-calls" / "session.jsonl"
+)
 LEAST_PRIVILEGE = "tests/e2e/test_least_privilege.py"
 
 

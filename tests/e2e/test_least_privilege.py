@@ -20,10 +20,25 @@ from tests.support import iam
 
 E2E = Path(__file__).resolve().parent
 UNUSED_REPORT = AWS_CALL_LOG.with_name("unused-grants.txt")
-# Zero unused grants is the goal (issue 14); until the roles are trimmed and the ssm:/secretsmanager:
-# paths have their end-to-end test, the list is written to UNUSED_REPORT and the test is an xfail
-# that names every grant. Set True to make it fail.
-UNUSED_GRANTS_FAIL = False
+# Grants whose call no test of the local stack can make, each with the reason: keep this short.
+NOT_REACHED_LOCALLY = {
+    "AlertDispatcherFunction: sqs:SendMessage on "
+    "arn:aws:sqs:us-east-1:123456789012:AlertDispatcherDeadLetterQueue": "SAM's DeadLetterQueue policy: "
+    "the Lambda service, not the code, sends the event that failed every attempt (the local stack has no async DLQ)",
+    "WebhookProcessorFunction: dynamodb:GetItem on arn:aws:dynamodb:us-east-1:123456789012:table/IdempotencyTable": (
+        "Powertools idempotency reads the record only when DynamoDB's conditional put returns no old item; "
+        "Powertools lists GetItem among the table's required permissions"
+    ),
+    "StripeReconciliationFunction: dynamodb:GetItem on arn:aws:dynamodb:us-east-1:123456789012:table/IdempotencyTable": (
+        "as WebhookProcessorFunction's: Powertools' fallback read"
+    ),
+    "StripeReconciliationFunction: dynamodb:DeleteItem on "
+    "arn:aws:dynamodb:us-east-1:123456789012:table/IdempotencyTable": "Powertools deletes the in-progress record "
+    "when processing an event raises; tests/component/test_stripe_reconciliation.py covers it in process",
+    "StripeReconciliationFunction: dynamodb:PutItem on arn:aws:dynamodb:us-east-1:123456789012:table/AlertWindowsTable": (
+        "stripe_events_missed with exactly one missed event writes one item; the stack test misses several"
+    ),
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +57,10 @@ def roles() -> dict[str, list[iam.Statement]]:
 def test_every_call_a_function_made_is_allowed_by_its_role(
     calls: list[iam.Call], roles: dict[str, list[iam.Statement]]
 ) -> None:
-    unknown = sorted({call.function for call in calls} - set(roles))
-    assert not unknown, f"calls signed by functions the template does not have: {unknown}"
-    denied = sorted({call.describe() for call in calls if not iam.allowed(roles[call.function], call)})
+    # Functions of other templates (tests/localdev's samples) sign with their own names: not judged here.
+    judged = [call for call in calls if call.function in roles]
+    assert judged, "no function of template.yaml called AWS in this session"
+    denied = sorted({call.describe() for call in judged if not iam.allowed(roles[call.function], call)})
     assert not denied, "AccessDenied in AWS (function: action on resource):\n  " + "\n  ".join(denied)
 
 
@@ -56,10 +72,13 @@ def test_no_role_grants_what_no_test_used(
         pytest.skip(f"unused grants are judged on the whole end-to-end suite; not collected: {sorted(missing)}")
     unused = iam.unused_grants(roles, calls)
     UNUSED_REPORT.write_text("".join(f"{line}\n" for line in unused))
-    message = (
-        f"{len(unused)} granted, never used by any test (remove the grant, or add the test of the path "
-        f"that needs it; also in {UNUSED_REPORT}):\n  " + "\n  ".join(unused)
+    unexplained = [line for line in unused if line.rsplit(" (", 1)[0] not in NOT_REACHED_LOCALLY]
+    assert not unexplained, (
+        f"{len(unexplained)} granted, never used by any test (remove the grant, or add the test of the path "
+        f"that needs it; also in {UNUSED_REPORT}):\n  " + "\n  ".join(unexplained)
     )
-    if unused and not UNUSED_GRANTS_FAIL:
-        pytest.xfail(message)
-    assert not unused, message
+    granted = {line.rsplit(" (", 1)[0] for line in unused}
+    stale = sorted(set(NOT_REACHED_LOCALLY) - granted)
+    assert not stale, "NOT_REACHED_LOCALLY names grants that are used now, or no longer granted:\n  " + "\n  ".join(
+        stale
+    )
