@@ -158,3 +158,19 @@ def test_moto_log_entries_become_calls_of_the_signing_function() -> None:
     sms = {"access_key": "role-Fn", "service": "sns", "body": "Action=Publish&PhoneNumber=%2B15555550100"}
     assert [(c.action, c.resource) for c in iam.parse_entry(sms)] == [("sns:Publish", "*")]
     assert iam.parse_entry({**sms, "access_key": "testing"}) == []  # the tests' own clients
+
+
+def _variables(expanded: dict[str, Any], function: str) -> dict[str, Any]:
+    variables: dict[str, Any] = expanded["Resources"][function]["Properties"]["Environment"]["Variables"]
+    return variables
+
+
+def test_database_credentials_only_where_mysql_is_used_and_no_redis_url_in_the_authorizer(
+    expanded: dict[str, Any], roles: dict[str, list[iam.Statement]]
+) -> None:
+    with_database = sorted(f for f in roles if "DB_PASSWORD" in _variables(expanded, f))
+    assert with_database == ["HealthFunction", "ScheduledChecksFunction", "SecurityEventsProcessorFunction"]
+    for function in with_database:
+        assert {"DB_HOST", "DB_PORT", "DB_DATABASE", "DB_USERNAME"} <= set(_variables(expanded, function))
+    assert _variables(expanded, "IpGuardFunction")["REDIS_URL"] == ""
+    assert all(_variables(expanded, f)["REDIS_URL"] == {"Ref": "RedisUrl"} for f in roles if f != "IpGuardFunction")
