@@ -174,3 +174,30 @@ def test_database_credentials_only_where_mysql_is_used_and_no_redis_url_in_the_a
         assert {"DB_HOST", "DB_PORT", "DB_DATABASE", "DB_USERNAME"} <= set(_variables(expanded, function))
     assert _variables(expanded, "IpGuardFunction")["REDIS_URL"] == ""
     assert all(_variables(expanded, f)["REDIS_URL"] == {"Ref": "RedisUrl"} for f in roles if f != "IpGuardFunction")
+
+
+def test_outside_a_vpc_a_boundary_takes_the_vpc_policys_network_interfaces_away() -> None:
+    eni = iam.Call("HealthFunction", "ec2:CreateNetworkInterface", "*")
+    outside = iam.function_boundaries()
+    assert all(boundary is not None and not iam.allowed(boundary, eni) for boundary in outside.values())
+    inside = iam.function_boundaries(parameters={"VpcSubnetIds": "subnet-1", "VpcSecurityGroupIds": "sg-1"})
+    assert set(inside.values()) == {None}  # in a VPC, SAM's AWSLambdaVPCAccessExecutionRole applies as is
+
+
+def test_a_call_outside_the_boundary_is_denied_even_when_the_role_grants_it() -> None:
+    call = iam.Call("F", "dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:1:table/T")
+    role = [_statement("Allow", "dynamodb:GetItem", "*")]
+    assert iam.allowed(role, call, boundary=[_statement("Allow", "dynamodb:*", "arn:aws:dynamodb:*:1:table/*")])
+    assert not iam.allowed(role, call, boundary=[_statement("Allow", "sqs:*", "*")])
+
+
+def test_sqs_batches_are_authorised_as_their_single_message_action() -> None:
+    entry = {
+        "access_key": "role-Fn",
+        "service": "sqs",
+        "target": "AmazonSQS.SendMessageBatch",
+        "body": json.dumps({"QueueUrl": "http://127.0.0.1:1/123456789012/Work"}),
+    }
+    assert [(c.action, c.resource) for c in iam.parse_entry(entry)] == [
+        ("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:Work")
+    ]

@@ -62,6 +62,14 @@ def test_every_call_a_function_made_is_allowed_by_its_role(
     assert judged, "no function of template.yaml called AWS in this session"
     denied = sorted({call.describe() for call in judged if not iam.allowed(roles[call.function], call)})
     assert not denied, "AccessDenied in AWS (function: action on resource):\n  " + "\n  ".join(denied)
+    boundaries = iam.function_boundaries()
+    outside = sorted(
+        {call.describe() for call in judged if not iam.allowed(roles[call.function], call, boundaries[call.function])}
+    )
+    assert not outside, (
+        "AccessDenied in AWS by the permissions boundary (OutsideVpcPermissionsBoundary in template.yaml):\n  "
+        + "\n  ".join(outside)
+    )
 
 
 def test_no_role_grants_what_no_test_used(

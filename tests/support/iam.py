@@ -2,7 +2,8 @@
 
     calls = read_call_log(path)                  # [Call(function, action, resource)], from LOCAL_AWS_CALL_LOG
     roles = function_roles()                     # logical id -> [Statement], template.yaml through SAM
-    denied = [c for c in calls if not allowed(roles[c.function], c)]
+    boundaries = function_boundaries()           # logical id -> [Statement] | None
+    denied = [c for c in calls if not allowed(roles[c.function], c, boundaries[c.function])]
     unused = unused_grants(roles, calls)
 
 The roles come from the SAM translator's own expansion of template.yaml (policy templates such as
@@ -14,7 +15,8 @@ A small evaluator rather than a package: PyPI's IAM tools here lint policies (pa
 them (policy-sentry); none evaluates a request against a statement list offline. This one does what
 the template uses: Allow and Deny, `*`/`?` in actions (case-insensitive) and resources, NotAction, and
 the conditions the template writes (StringEquals/StringLike/Null on keys the call carries). A Deny
-wins, then an Allow, else the implicit deny that AWS answers with AccessDenied.
+wins, then an Allow, else the implicit deny that AWS answers with AccessDenied; with a permissions
+boundary, the boundary must allow the call as well.
 
 Out of scope, and why: the AWS managed policies SAM attaches (AWSLambdaBasicExecutionRole for the
 logs Lambda writes, AWSXrayWriteOnlyAccess for the traces it sends, AWSLambdaVPCAccessExecutionRole
@@ -115,38 +117,67 @@ def _strings(value: Any) -> tuple[str, ...]:
     return (str(value),)
 
 
-def function_roles(
-    template_path: Path = TEMPLATE, parameters: Mapping[str, str] | None = None
-) -> dict[str, list[Statement]]:
-    """Each function's logical id -> the inline statements of its role, intrinsics resolved as the local
-    stack resolves them (`parameters` override the template's defaults, e.g. VpcSubnetIds)."""
+def _statements(source: str, document: Mapping[str, Any]) -> list[Statement]:
+    return [
+        Statement(
+            source=f"{source}[{index}]",
+            effect=str(raw["Effect"]),
+            actions=_strings(raw.get("Action")),
+            not_actions=_strings(raw.get("NotAction")),
+            resources=_strings(raw.get("Resource")),
+            conditions={
+                operator: {key: _strings(values) for key, values in block.items()}
+                for operator, block in (raw.get("Condition") or {}).items()
+            },
+        )
+        for index, raw in enumerate(_strings_or_dicts(document["Statement"]))
+    ]
+
+
+def _role_documents(
+    template_path: Path, parameters: Mapping[str, str] | None
+) -> tuple[dict[str, list[Statement]], dict[str, list[Statement] | None]]:
     expanded = expand_template(template_path, parameters)
     resolver = Resolver(expanded, describe_resources(load_template(template_path)), parameters=parameters)
     resources = expanded["Resources"]
     roles: dict[str, list[Statement]] = {}
+    boundaries: dict[str, list[Statement] | None] = {}
     for logical_id, resource in resources.items():
         if resource["Type"] != "AWS::Lambda::Function":
             continue
         role_ref = resource["Properties"]["Role"]
         role_id = role_ref["Fn::GetAtt"][0] if isinstance(role_ref, dict) else str(role_ref)
+        role = resources[role_id]["Properties"]
         statements: list[Statement] = []
-        for policy in resolver.resolve(resources[role_id]["Properties"].get("Policies") or []):
-            for index, raw in enumerate(_strings_or_dicts(policy["PolicyDocument"]["Statement"])):
-                statements.append(
-                    Statement(
-                        source=f"{role_id}.{policy['PolicyName']}[{index}]",
-                        effect=str(raw["Effect"]),
-                        actions=_strings(raw.get("Action")),
-                        not_actions=_strings(raw.get("NotAction")),
-                        resources=_strings(raw.get("Resource")),
-                        conditions={
-                            operator: {key: _strings(values) for key, values in block.items()}
-                            for operator, block in (raw.get("Condition") or {}).items()
-                        },
-                    )
-                )
+        for policy in resolver.resolve(role.get("Policies") or []):
+            statements += _statements(f"{role_id}.{policy['PolicyName']}", policy["PolicyDocument"])
         roles[logical_id] = statements
-    return roles
+        # A boundary that is one of the template's managed policies (a Ref resolves to its logical id).
+        boundary = resolver.resolve({"Boundary": role.get("PermissionsBoundary")}).get("Boundary")
+        if boundary is None:
+            boundaries[logical_id] = None
+        else:
+            policy = resources[str(boundary)]
+            boundaries[logical_id] = _statements(
+                str(boundary), resolver.resolve(policy["Properties"]["PolicyDocument"])
+            )
+    return roles, boundaries
+
+
+def function_roles(
+    template_path: Path = TEMPLATE, parameters: Mapping[str, str] | None = None
+) -> dict[str, list[Statement]]:
+    """Each function's logical id -> the inline statements of its role, intrinsics resolved as the local
+    stack resolves them (`parameters` override the template's defaults, e.g. VpcSubnetIds)."""
+    return _role_documents(template_path, parameters)[0]
+
+
+def function_boundaries(
+    template_path: Path = TEMPLATE, parameters: Mapping[str, str] | None = None
+) -> dict[str, list[Statement] | None]:
+    """Each function's logical id -> its role's permissions boundary (statements), None without one. A
+    call must be allowed by the role and by the boundary."""
+    return _role_documents(template_path, parameters)[1]
 
 
 def _strings_or_dicts(value: Any) -> list[dict[str, Any]]:
@@ -197,7 +228,10 @@ def applies(statement: Statement, call: Call) -> bool:
     )
 
 
-def allowed(statements: Iterable[Statement], call: Call) -> bool:
+def allowed(statements: Iterable[Statement], call: Call, boundary: Iterable[Statement] | None = None) -> bool:
+    """The role allows the call (and so does its permissions boundary, when it has one)."""
+    if boundary is not None and not allowed(boundary, call):
+        return False
     relevant = [statement for statement in statements if applies(statement, call)]
     if any(statement.effect == "Deny" for statement in relevant):
         return False
@@ -232,6 +266,12 @@ def _json(body: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return loaded if isinstance(loaded, dict) else {}
+
+
+def _sqs_action(operation: str) -> str:
+    # SQS authorises SendMessageBatch, DeleteMessageBatch and ChangeMessageVisibilityBatch with the
+    # single-message action's permission.
+    return operation.removesuffix("Batch")
 
 
 def _queue_arn(url: str) -> str:
@@ -277,7 +317,7 @@ def _json_protocol(service: str, operation: str, body: dict[str, Any]) -> Found:
     if service == "dynamodb":
         return _dynamodb(operation, body)
     if service == "sqs":
-        return [(operation, _queue_arn(str(body.get("QueueUrl", ""))), ())]
+        return [(_sqs_action(operation), _queue_arn(str(body.get("QueueUrl", ""))), ())]
     if service == "ssm":
         names = body.get("Names") or [body.get("Name") or body.get("Path") or "*"]
         return [(operation, ARN % ("ssm", f"parameter/{str(name).lstrip('/')}"), ()) for name in names]
@@ -306,7 +346,7 @@ def _query_protocol(service: str, operation: str, params: Mapping[str, str]) -> 
             return [(operation, ARN % ("ses", "identity/*"), ())]
         return [(operation, ARN % ("ses", f"identity/{source}"), ())]
     if service == "sqs":
-        return [(operation, _queue_arn(params.get("QueueUrl", "")), ())]
+        return [(_sqs_action(operation), _queue_arn(params.get("QueueUrl", "")), ())]
     return [(operation, "*", ())]
 
 
