@@ -9,7 +9,7 @@ semantics they have in AWS. Other services stay concurrent (SQS long polls must 
 With LOCAL_AWS_CALL_LOG set to a file, every request is also appended there as one JSON line
 (the SigV4 access key, the operation's target or query, the body), so the tests can say which
 function called what: each function runs with its own access key (localdev/template/environment.py)
-as each Lambda function runs with its own role's credentials (tests/support/aws_calls.py reads it).
+as each Lambda function runs with its own role's credentials (tests/support/iam.py reads it).
 
     python -m localdev.moto_server -H 127.0.0.1 -p 5000
 """

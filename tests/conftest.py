@@ -30,6 +30,7 @@ AWS_CALL_LOG = Path(
     or Path(__file__).resolve().parents[1] / ".local" / "aws-calls" / "session.jsonl"
 )
 LEAST_PRIVILEGE = "tests/e2e/test_least_privilege.py"
+COLLECTED_FILES = pytest.StashKey[set[str]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,9 +45,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     last = [item for item in items if item.nodeid.startswith(LEAST_PRIVILEGE)]
     items[:] = [item for item in items if not item.nodeid.startswith(LEAST_PRIVILEGE)] + last
     config.stash[COLLECTED_FILES] = {item.nodeid.split("::", 1)[0] for item in items}
-
-
-COLLECTED_FILES = pytest.StashKey[set[str]]()
 
 
 @pytest.fixture(scope="session")
