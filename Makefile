@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 RUNTIME_VENV := .venv-runtime
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -11,7 +12,7 @@ FUNCTION ?= HealthFunction
 EVENT ?= events/health.json
 WEBHOOK ?= events/stripe_webhook_payment_intent_succeeded.json
 
-.PHONY: help install services prometheus lint types unit component e2e integration artifact test fuzz local invoke webhook migrate check-config bench bench-load build validate lock sam-local sam-env clean
+.PHONY: help install services prometheus lint types checkov unit component e2e integration artifact test fuzz local invoke webhook migrate check-config bench bench-load build validate lock sam-local sam-env clean
 
 help:
 	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
@@ -26,6 +27,7 @@ help:
 	@echo "make bench    concurrency, cold-start, round-trip and load figures"
 	@echo "make bench-load  the load run alone: signed webhooks and events from several processes"
 	@echo "make build    sam validate --lint and sam build"
+	@echo "make checkov  checkov's CloudFormation checks on the SAM-translated template (waivers: .checkov.yaml)"
 	@echo "make lock     re-resolve the hashed lock files from the *.in files (UPGRADE=1: newest transitive versions)"
 
 # Installs come from the hashed locks (requirements-dev.txt, requirements-runtime.txt; `make lock`
@@ -51,6 +53,13 @@ $(RUNTIME_VENV)/.installed: requirements-runtime.txt
 
 install: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 
+# checkov in its own venv: its pins (packaging<24, ...) conflict with pytest's (about a minute the first time).
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@echo "==> $(CHECKOV_VENV): installing checkov from requirements-checkov.txt (hashed lock)"
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/pip install -q --require-hashes --no-deps -r requirements-checkov.txt $(PIP_QUIET)
+	@touch $@
+
 services:
 	@echo "==> services: Redis on 127.0.0.1:6379 and MariaDB on 127.0.0.1:3306 (started when not answering)"
 	@scripts/ensure-services
@@ -72,6 +81,12 @@ lint: install
 types: install
 	@echo "==> types: mypy (strict)"
 	$(VENV)/bin/mypy
+
+# checkov's CloudFormation checks on the SAM-translated template; the waivers are .checkov.yaml's
+# (docs/security.md#checkov-waivers). About 10 s.
+checkov: install $(CHECKOV_VENV)/.installed
+	@echo "==> checkov: the SAM-translated template, waivers in .checkov.yaml"
+	$(PY) scripts/checkov_scan.py
 
 validate: install
 	@echo "==> validate: sam validate --lint"
@@ -102,7 +117,7 @@ artifact: build
 
 # The engine install and base image build of `make sam-local` (minutes on a fresh machine) run in
 # the background while pytest runs, so they add nothing to the run's time; its log is printed after.
-test: install services prometheus lint types build
+test: install services prometheus lint types checkov build
 	@echo "==> test: sam local's engine and base image, in the background (.local/sam/prepare.log)"
 	@mkdir -p .local/sam; \
 	$(PY) -m localdev.sam_local prepare > .local/sam/prepare.log 2>&1 & prepare=$$!; \
@@ -183,6 +198,7 @@ lock: $(VENV)/.installed
 	$(call lock_one,shared/requirements.in,shared/requirements.txt)
 	$(call lock_one,requirements-runtime.in,requirements-runtime.txt)
 	$(call lock_one,requirements-dev.in,requirements-dev.txt,--constraint shared/requirements.txt)
+	$(call lock_one,requirements-checkov.in,requirements-checkov.txt)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,10 +1,14 @@
 """Real servers shared by the component, end-to-end, localdev and artifact tests: MariaDB and Redis (this
 machine's), moto server and localstripe (started here on free ports). And the session's
-self-containment check: reading anything beside the repository fails it (tests/support/outside_reads.py)."""
+self-containment check: reading anything beside the repository fails it (tests/support/outside_reads.py).
+And the session's AWS call log: every moto server started here appends each request to AWS_CALL_LOG,
+which tests/e2e/test_least_privilege.py (moved to the end of the session) checks against the roles."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,14 +18,45 @@ import pytest
 from platform_monitoring.core.settings import LOG_CHANNELS
 from platform_monitoring.observability.logging import channels
 
+from tests.support import iam
 from tests.support.local_stack import AwsEmulator, aws_emulator, localstripe
 from tests.support.outside_reads import OutsideReads
 
 OUTSIDE_READS = OutsideReads.install(Path(__file__).resolve().parents[1])
+# This session's moto requests (one JSON line each) and, at its end, what each function called.
+# TEST_AWS_CALL_LOG: another file, for two sessions at once in one checkout.
+AWS_CALL_LOG = Path(
+    os.environ.get("TEST_AWS_CALL_LOG")
+    or Path(__file__).resolve().parents[1] / ".local" / "aws-calls" / "session.jsonl"
+)
+LEAST_PRIVILEGE = "tests/e2e/test_least_privilege.py"
+COLLECTED_FILES = pytest.StashKey[set[str]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(OUTSIDE_READS, "outside-reads")
+    AWS_CALL_LOG.parent.mkdir(parents=True, exist_ok=True)
+    AWS_CALL_LOG.write_bytes(b"")
+    os.environ["LOCAL_AWS_CALL_LOG"] = str(AWS_CALL_LOG)  # inherited by every moto server this session starts
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The least-privilege check judges the calls of every test before it: it runs last."""
+    last = [item for item in items if item.nodeid.startswith(LEAST_PRIVILEGE)]
+    items[:] = [item for item in items if not item.nodeid.startswith(LEAST_PRIVILEGE)] + last
+    config.stash[COLLECTED_FILES] = {item.nodeid.split("::", 1)[0] for item in items}
+
+
+@pytest.fixture(scope="session")
+def collected_files(request: pytest.FixtureRequest) -> set[str]:
+    """The test files of this session (their node ids' paths), for checks that need the whole suite."""
+    return request.config.stash.get(COLLECTED_FILES, set())
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if AWS_CALL_LOG.exists():
+        report = iam.summary(iam.read_call_log(AWS_CALL_LOG))
+        AWS_CALL_LOG.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
 
 
 MYSQL_PORT = 3306

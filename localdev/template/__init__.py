@@ -18,7 +18,13 @@ Everything callers use is importable from `localdev.template` itself.
 
 from __future__ import annotations
 
-from localdev.template.environment import declared_variables, function_environment, load_dotenv, local_overrides
+from localdev.template.environment import (
+    declared_variables,
+    function_access_key,
+    function_environment,
+    load_dotenv,
+    local_overrides,
+)
 from localdev.template.loading import (
     ACCOUNT_ID,
     API_TYPE,
@@ -94,6 +100,7 @@ __all__ = [
     "declared_variables",
     "describe_resources",
     "function",
+    "function_access_key",
     "function_environment",
     "functions",
     "layer_content_uri",

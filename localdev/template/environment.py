@@ -61,6 +61,12 @@ _LOCAL_AWS = {
 }
 
 
+def function_access_key(logical_id: str) -> str:
+    """The dummy access key a function signs its AWS requests with: its own, as each Lambda function
+    signs with its own role's credentials, so moto's call log (localdev/moto_server.py) names the caller."""
+    return f"role-{logical_id}"
+
+
 def function_environment(
     template: Template,
     logical_id: str,
@@ -84,6 +90,7 @@ def function_environment(
     env.update(overrides or {})
     env.update(stack_values or {})
     env.update(_LOCAL_AWS)
+    env["AWS_ACCESS_KEY_ID"] = function_access_key(logical_id)
     if resources.endpoint_url:
         env["AWS_ENDPOINT_URL"] = resources.endpoint_url
     else:

@@ -133,7 +133,7 @@ def test_function_environment_resolves_and_merges_globals(template: Template, re
     assert env["JOINED"] == "b-aws"
     assert env["AWS_ENDPOINT_URL"] == ENDPOINT
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
-    assert env["AWS_ACCESS_KEY_ID"] == "testing"
+    assert env["AWS_ACCESS_KEY_ID"] == "role-Fn"  # its own, as its role's credentials would be
     assert env["AWS_LAMBDA_FUNCTION_NAME"] == "Fn"
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "384"
     assert env["AWS_LAMBDA_FUNCTION_TIMEOUT"] == "2"
@@ -157,7 +157,7 @@ def test_overrides_win_but_never_redirect_aws(template: Template, resources: Loc
     assert env["SHARED"] == "overridden"
     assert env["EXTRA"] == "x"
     assert env["AWS_ENDPOINT_URL"] == ENDPOINT
-    assert env["AWS_ACCESS_KEY_ID"] == "testing"
+    assert env["AWS_ACCESS_KEY_ID"] == "role-Fn"  # its own, as its role's credentials would be
 
 
 def test_shell_beats_dotenv_and_only_known_names_leak_in(template: Template) -> None:
