@@ -114,11 +114,13 @@ def describe_resources(  # noqa: C901 - one branch per resource type
             if props.get("StreamSpecification"):
                 found[logical_id]["StreamArn"] = f"{table_arn}/stream/local"
         elif kind == IP_SET_TYPE:
-            # The real id is moto's (create_resources); described, the logical id stands in for it.
-            name = _ip_set_name(logical_id, props)
+            # The real id is moto's (create_resources); described, the set's name stands in for it
+            # (tests/support/iam.py names a call's set the same way), and a !Sub name gets the
+            # parameters' defaults, as create_resources resolves it without overrides.
+            name = _described_name(template, logical_id, props)
             scope = str(props.get("Scope") or "REGIONAL")
-            set_arn = arn % ("wafv2", f"{scope.lower()}/ipset/{name}/{logical_id}")
-            found[logical_id] = {"Ref": f"{name}|{logical_id}|{scope}", "Arn": set_arn, "Id": logical_id, "Name": name}
+            set_arn = arn % ("wafv2", f"{scope.lower()}/ipset/{name}/{name}")
+            found[logical_id] = {"Ref": f"{name}|{name}|{scope}", "Arn": set_arn, "Id": name, "Name": name}
         elif kind == TOPIC_TYPE:
             name = _topic_name(logical_id, props)
             topic_arn = arn % ("sns", name)
@@ -230,6 +232,15 @@ def _table_definition(logical_id: str, resource: dict[str, Any], resolver: Resol
     if props.get("StreamSpecification"):
         definition["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
     return definition
+
+
+def _described_name(template: Template, logical_id: str, props: Mapping[str, Any]) -> str:
+    name = props.get("Name")
+    if isinstance(name, dict) and isinstance(name.get("Fn::Sub"), str):
+        defaults = {key: str(p.get("Default", "")) for key, p in (template.get("Parameters") or {}).items()}
+        text = re.sub(r"\$\{([A-Za-z0-9]+)\}", lambda m: defaults.get(m.group(1), m.group(0)), name["Fn::Sub"])
+        return text if "${" not in text else logical_id
+    return _ip_set_name(logical_id, props)
 
 
 def _ip_set_name(logical_id: str, props: Mapping[str, Any]) -> str:

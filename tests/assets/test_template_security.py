@@ -94,10 +94,11 @@ def test_each_role_reads_only_its_own_secrets_by_exact_name(roles: dict[str, lis
         "ScheduledChecksFunction": {"stripe-secret-key", "db-password"},
         "StripeReconciliationFunction": {"stripe-secret-key"},
         "AlertDispatcherFunction": {"slack-webhook"},
-        "AlertsApiFunction": {"alerts-api-secret"},
+        "AlertsApiFunction": {"alerts-api-secret", "alerts-admin-secret", "alertmanager-webhook-secret"},
         "EventsFunction": {"events-secret"},
         "SecurityEventsProcessorFunction": {"db-password"},
-        "SecurityApiFunction": {"alerts-api-secret"},
+        "SecurityApiFunction": {"alerts-api-secret", "alerts-admin-secret"},
+        "ReportsFunction": {"db-password", "slack-webhook"},
     }
     for function, statements in roles.items():
         # IpGuard writes no metric to the Redis store: its Sentry DSN only.
@@ -169,7 +170,12 @@ def test_database_credentials_only_where_mysql_is_used_and_no_redis_url_in_the_a
     expanded: dict[str, Any], roles: dict[str, list[iam.Statement]]
 ) -> None:
     with_database = sorted(f for f in roles if "DB_PASSWORD" in _variables(expanded, f))
-    assert with_database == ["HealthFunction", "ScheduledChecksFunction", "SecurityEventsProcessorFunction"]
+    assert with_database == [
+        "HealthFunction",
+        "ReportsFunction",
+        "ScheduledChecksFunction",
+        "SecurityEventsProcessorFunction",
+    ]
     for function in with_database:
         assert {"DB_HOST", "DB_PORT", "DB_DATABASE", "DB_USERNAME"} <= set(_variables(expanded, function))
     assert _variables(expanded, "IpGuardFunction")["REDIS_URL"] == ""

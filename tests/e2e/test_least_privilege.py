@@ -35,6 +35,12 @@ NOT_REACHED_LOCALLY = {
     "StripeReconciliationFunction: dynamodb:DeleteItem on "
     "arn:aws:dynamodb:us-east-1:123456789012:table/IdempotencyTable": "Powertools deletes the in-progress record "
     "when processing an event raises; tests/component/test_stripe_reconciliation.py covers it in process",
+    **{
+        f"WafIpSetUpdaterFunction: dynamodb:{action} on "
+        "arn:aws:dynamodb:us-east-1:123456789012:table/SecurityBlocksTable/stream/local": "the Lambda service reads "
+        "the blocks table's stream with the function's role (SAM's DynamoDB event); the local stack has no streams"
+        for action in ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")
+    },
     "StripeReconciliationFunction: dynamodb:PutItem on arn:aws:dynamodb:us-east-1:123456789012:table/AlertWindowsTable": (
         "stripe_events_missed with exactly one missed event writes one item; the stack test misses several"
     ),

@@ -26,6 +26,7 @@ from platform_monitoring.tools.migrate import migrate
 from localdev.stack import LocalStack
 from localdev.template import aws_client
 from tests.support.alerting import service
+from tests.support.functions import load_event
 from tests.support.local_stack import local_stack
 from tests.support.mysql import drop_database
 from tests.support.stack_calls import api_call, post_webhook
@@ -41,6 +42,8 @@ VALUES = {
     "health-check-secret": "references-health-secret",
     "metrics-secret": "references-metrics-secret",
     "alerts-api-secret": "references-alerts-secret",
+    "alerts-admin-secret": "references-alerts-admin-secret",
+    "alertmanager-webhook-secret": "references-alertmanager-secret",
     "events-secret": "references-events-secret",
     "stripe-secret-key": "sk_test_references",
     "stripe-webhook-secret": "whsec_references",
@@ -52,6 +55,8 @@ VARIABLES = {
     "HEALTH_CHECK_SECRET": "health-check-secret",
     "METRICS_SECRET": "metrics-secret",
     "ALERTS_API_SECRET": "alerts-api-secret",
+    "ALERTS_ADMIN_SECRET": "alerts-admin-secret",
+    "ALERTMANAGER_WEBHOOK_SECRET": "alertmanager-webhook-secret",
     "EVENTS_SECRET": "events-secret",
     "STRIPE_SECRET_KEY": "stripe-secret-key",
     "STRIPE_WEBHOOK_SECRET": "stripe-webhook-secret",
@@ -131,6 +136,48 @@ def test_the_routes_admit_the_stored_secrets_and_refuse_others(stack: LocalStack
         assert status == 401, (path, body)
         status, body = api_call(stack, "GET", path, headers=_secret_header(name, value))
         assert status in (200, 404), (path, body)  # 404: no block on that address
+
+
+def test_the_admin_and_alertmanager_routes_admit_their_stored_secrets(stack: LocalStack) -> None:
+    def bearer(name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {VALUES[name]}", "Content-Type": "application/json"}
+
+    silence = json.dumps({"type": "payment_failure", "minutes": 5, "reason": "references"}).encode()
+    status, body = api_call(stack, "POST", "/api/alerts/silences", body=silence, headers=bearer("alerts-api-secret"))
+    assert status == 401, body  # the read secret never opens an admin route
+    status, body = api_call(stack, "POST", "/api/alerts/silences", body=silence, headers=bearer("alerts-admin-secret"))
+    assert status == 201, body
+    address = "/api/security/blocks/203.0.113.78"
+    for method in ("PUT", "DELETE"):
+        status, body = api_call(stack, method, address, body=b"{}", headers=bearer("alerts-admin-secret"))
+        assert status == 200, (method, body)
+    notification = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [{"status": "firing", "labels": {"alertname": "ReferencesTest"}, "fingerprint": "references"}],
+    }
+    status, body = api_call(
+        stack,
+        "POST",
+        "/api/alerts/alertmanager",
+        body=json.dumps(notification).encode(),
+        headers=bearer("alertmanager-webhook-secret"),
+    )
+    assert status == 200, body
+
+
+def test_the_reports_read_mysql_and_post_to_slack_with_the_stored_credentials(stack: LocalStack) -> None:
+    for event in ("reports_daily_critical.json", "reports_weekly_security.json", "reports_monthly_performance.json"):
+        result = stack.invoke("ReportsFunction", load_event(event), timeout=60)
+        assert result.ok, (event, result.error)
+        outcomes = {sent["channel"]: sent["outcome"] for sent in result.payload["sent"]}
+        assert outcomes == {"email": "sent", "slack": "sent"}, (event, result.payload)
+
+
+def test_the_waf_updater_runs_with_the_stored_redis_url(stack: LocalStack) -> None:
+    result = stack.invoke("WafIpSetUpdaterFunction", load_event("waf_ip_set_updater.json"), timeout=60)
+    assert result.ok, result.error
+    assert result.payload["enabled"] is True
 
 
 def test_the_health_check_reaches_mysql_and_stripe_with_the_stored_credentials(stack: LocalStack) -> None:

@@ -313,7 +313,7 @@ def _dynamodb(operation: str, body: dict[str, Any]) -> Found:
     return [(operation, f"{table}/index/{index}" if index else table, ())]
 
 
-def _json_protocol(service: str, operation: str, body: dict[str, Any]) -> Found:
+def _json_protocol(service: str, operation: str, body: dict[str, Any]) -> Found:  # noqa: PLR0911 - one per service
     if service == "dynamodb":
         return _dynamodb(operation, body)
     if service == "sqs":
@@ -326,6 +326,11 @@ def _json_protocol(service: str, operation: str, body: dict[str, Any]) -> Found:
         # A name's ARN ends in "-" and six random characters; IAM sees that full ARN.
         arn = secret if secret.startswith("arn:") else ARN % ("secretsmanager", f"secret:{secret}-Ab12Cd")
         return [(operation, arn, ())]
+    if service == "wafv2":
+        # Described (localdev describe_resources), a set's ARN has its name where AWS has its id.
+        scope = "global" if body.get("Scope") == "CLOUDFRONT" else "regional"
+        name = str(body.get("Name", "*"))
+        return [(operation, ARN % ("wafv2", f"{scope}/ipset/{name}/{name}"), ())]
     if service == "events":
         buses = {str(entry.get("EventBusName") or "default") for entry in body.get("Entries", [])}
         return [
@@ -356,6 +361,7 @@ _SERVICE_OF_TARGET = {
     "AmazonSSM": "ssm",
     "secretsmanager": "secretsmanager",
     "AWSEvents": "events",
+    "AWSWAF": "wafv2",  # AWSWAF_20190729.GetIPSet
 }
 
 
