@@ -47,6 +47,7 @@ def stack(mysql_port: int) -> Iterator[LocalStack]:
         "METRICS_SECRET": METRICS_SECRET,
         "ALERTS_API_SECRET": ALERTS_SECRET,
         "ALERTS_ADMIN_SECRET": ADMIN_SECRET,
+        "SECURITY_ALLOWLIST": "2001:db8:ffff::/48",  # an operator's IPv6 range: the allowlist's IPv6 set
         "REDIS_URL": REDIS_URL,
         **database_environment(mysql_port, DATABASE),
     }
@@ -122,20 +123,24 @@ def test_a_flood_of_wrong_secrets_gets_its_address_blocked_while_another_keeps_a
     )
 
 
-def blocked_at_the_edge(stack: LocalStack) -> set[str]:
-    name, set_id, scope = stack.resources["EdgeBlockedIpv4Set"]["Ref"].split("|")
+def blocked_at_the_edge(stack: LocalStack, ip_set: str = "EdgeBlockedIpv4Set") -> set[str]:
+    name, set_id, scope = stack.resources[ip_set]["Ref"].split("|")
     waf = aws_client("wafv2", stack.moto_url, stack.region)
     return set(waf.get_ip_set(Name=name, Scope=scope, Id=set_id)["IPSet"]["Addresses"])
 
 
 def test_the_block_reaches_the_waf_ip_set_and_the_unblock_leaves_it(stack: LocalStack) -> None:
     headers = {"X-Alerts-Admin-Secret": ADMIN_SECRET, "Content-Type": "application/json"}
-    status, _ = api_call(stack, "PUT", "/api/security/blocks/198.51.100.61", body=b"{}", headers=headers)
-    assert status == 200
+    for address in ("198.51.100.61", "2001:db8::61"):
+        status, _ = api_call(stack, "PUT", f"/api/security/blocks/{address}", body=b"{}", headers=headers)
+        assert status == 200
     result = stack.invoke("WafIpSetUpdaterFunction", load_event("waf_ip_set_updater.json"), timeout=60)
     assert result.ok, result.error
     assert result.payload["enabled"] is True
     assert "198.51.100.61/32" in blocked_at_the_edge(stack)
+    assert "2001:db8::61/128" in blocked_at_the_edge(stack, "EdgeBlockedIpv6Set")
+    # the operator's IPv6 range (SECURITY_ALLOWLIST) is in the allowlist set, evaluated before the blocks
+    assert "2001:db8:ffff::/48" in blocked_at_the_edge(stack, "EdgeAllowedIpv6Set")
 
     status, _ = api_call(stack, "DELETE", "/api/security/blocks/198.51.100.61", body=b"{}", headers=headers)
     assert status == 200
