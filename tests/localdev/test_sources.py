@@ -207,3 +207,27 @@ def test_sent_message_tap_reports_each_message_once(clean: AwsEmulator) -> None:
     assert "email from monitoring@example.com to ops@example.com | Disk full" in text
     assert "95% used" in text
     assert "SMS to +15555550100" in text
+
+
+def test_the_sent_message_tap_asks_again_when_moto_answers_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    # moto's data.json dumps every backend while requests change them, and now and then answers 500
+    import io
+    import urllib.error
+    import urllib.request
+
+    from localdev.sources import SentMessageTap
+
+    answers: list[object] = [
+        urllib.error.HTTPError("http://moto/moto-api/data.json", 500, "INTERNAL SERVER ERROR", {}, None),  # type: ignore[arg-type]
+        io.BytesIO(b'{"ses": {}}'),
+    ]
+
+    def urlopen(url: str, timeout: float) -> object:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    assert SentMessageTap("http://moto", lambda line: None).poll() == []
+    assert answers == []
