@@ -9,13 +9,13 @@ left out. Each call that sends something is one round trip; a call with nothing 
 
 from __future__ import annotations
 
-from platform_monitoring.webhooks.card_testing import CardTestingWindow, Thresholds, WindowCounts
+from platform_monitoring.webhooks.card_testing import CardTestingWindow, WindowCounts
 
 from tests.contract.harness import RACERS, race
-from tests.support.card_testing import declined, succeeded
+from tests.support.card_testing import declined, rule_thresholds, succeeded
 from tests.support.clock import T0
 
-T = Thresholds()
+T = rule_thresholds()
 
 
 def read(window: CardTestingWindow, now: float) -> WindowCounts:

@@ -10,7 +10,9 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 
+from platform_monitoring.alerting.rules import RuleSet
 from platform_monitoring.webhooks.card_testing import (
+    CARD_TESTING,
     PaymentAttempt,
     Thresholds,
     WindowCounts,
@@ -20,6 +22,12 @@ from platform_monitoring.webhooks.card_testing import (
 )
 
 from tests.support.clock import T0
+
+
+def rule_thresholds() -> Thresholds:
+    """The shipped card_testing_suspected rule's thresholds."""
+    rule = RuleSet.load()[CARD_TESTING]
+    return Thresholds.of(rule.window_seconds, rule.params)
 
 
 class InMemoryCardTestingWindow:

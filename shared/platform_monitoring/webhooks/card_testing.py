@@ -79,37 +79,42 @@ def card_key(fingerprint: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Thresholds:
-    window_seconds: int = 600
-    min_declines: int = 10
-    min_distinct_cards: int = 8
-    min_attempts: int = 20
-    baseline_decline_ratio: float = 0.1
-    ratio_factor: float = 4.0
-    testing_codes: frozenset[str] = frozenset(
-        {"incorrect_cvc", "invalid_cvc", "incorrect_number", "invalid_number", "card_velocity_exceeded"}
-    )
-    min_testing_declines: int = 5
-    small_amount_cents: int = 100
-    small_amount_share: float = 0.5
+    """The card_testing_suspected rule's window and params (alert_rules.json is their one source)."""
+
+    window_seconds: int
+    min_declines: int
+    min_distinct_cards: int
+    min_attempts: int
+    baseline_decline_ratio: float
+    ratio_factor: float
+    testing_codes: frozenset[str]
+    min_testing_declines: int
+    small_amount_cents: int
+    small_amount_share: float
 
     @classmethod
     def of(cls, window_seconds: int, params: Mapping[str, Any]) -> Thresholds:
         """From the card_testing_suspected rule's window and params (wired in wiring/, as the
-        webhooks package does not read alerting's rules)."""
+        webhooks package does not read alerting's rules). A missing param is a ValueError naming it."""
+        missing = [name for name in _PARAMS if name not in params]
+        if missing:
+            raise ValueError(f"{CARD_TESTING}: params {', '.join(missing)} missing (alert_rules.json)")
         p = params
-        default = cls()
         return cls(
             window_seconds=window_seconds,
-            min_declines=int(p.get("min_declines", default.min_declines)),
-            min_distinct_cards=int(p.get("min_distinct_cards", default.min_distinct_cards)),
-            min_attempts=int(p.get("min_attempts", default.min_attempts)),
-            baseline_decline_ratio=float(p.get("baseline_decline_ratio", default.baseline_decline_ratio)),
-            ratio_factor=float(p.get("ratio_factor", default.ratio_factor)),
-            testing_codes=frozenset(p.get("testing_codes", default.testing_codes)),
-            min_testing_declines=int(p.get("min_testing_declines", default.min_testing_declines)),
-            small_amount_cents=int(p.get("small_amount_cents", default.small_amount_cents)),
-            small_amount_share=float(p.get("small_amount_share", default.small_amount_share)),
+            min_declines=int(p["min_declines"]),
+            min_distinct_cards=int(p["min_distinct_cards"]),
+            min_attempts=int(p["min_attempts"]),
+            baseline_decline_ratio=float(p["baseline_decline_ratio"]),
+            ratio_factor=float(p["ratio_factor"]),
+            testing_codes=frozenset(p["testing_codes"]),
+            min_testing_declines=int(p["min_testing_declines"]),
+            small_amount_cents=int(p["small_amount_cents"]),
+            small_amount_share=float(p["small_amount_share"]),
         )
+
+
+_PARAMS = tuple(name for name in Thresholds.__dataclass_fields__ if name != "window_seconds")
 
 
 @dataclass(frozen=True)

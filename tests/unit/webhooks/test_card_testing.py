@@ -49,6 +49,12 @@ def test_the_rules_params_are_the_thresholds() -> None:
     assert thresholds.min_declines == 20 and thresholds.testing_codes == {"incorrect_cvc"}
 
 
+def test_a_rule_without_a_threshold_param_is_refused_by_name() -> None:
+    params = {name: value for name, value in RULE.params.items() if name not in {"min_attempts", "ratio_factor"}}
+    with pytest.raises(ValueError, match="min_attempts, ratio_factor missing"):
+        Thresholds.of(RULE.window_seconds, params)
+
+
 def test_a_card_testing_burst_pages_exactly_once(
     detector: CardTestingDetector, clock: Clock, publisher: RecordingPublisher, metric_store: InMemoryMetricBackend
 ) -> None:

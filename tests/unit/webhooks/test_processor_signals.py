@@ -11,7 +11,7 @@ from platform_monitoring.webhooks.card_testing import CardTestingDetector, Thres
 from platform_monitoring.webhooks.processor import WebhookProcessor
 
 from tests.support.alerting import RecordingAlerts
-from tests.support.card_testing import InMemoryCardTestingWindow
+from tests.support.card_testing import InMemoryCardTestingWindow, rule_thresholds
 from tests.support.fakes import InMemoryMetricBackend
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.stripe_events import InMemoryPersistenceLayer, serialize, sqs_batch, stripe_event, stripe_object
@@ -31,7 +31,7 @@ class Window(InMemoryCardTestingWindow):
 
 def make() -> tuple[WebhookProcessor, Window, RecordingAlerts]:
     window, alerts = Window(), RecordingAlerts()
-    detector = CardTestingDetector(window, Thresholds(), alerts)
+    detector = CardTestingDetector(window, rule_thresholds(), alerts)
     processor = WebhookProcessor(InMemoryPersistenceLayer(), alerts=alerts, card_testing=detector)
     processor.config.register_lambda_context(FakeLambdaContext())  # as handle_batch does
     return processor, window, alerts
