@@ -82,11 +82,11 @@ def _silence_refused(error: SilenceRefused) -> Response[str]:
 
 
 def authorize() -> None:
-    require_secret(app.current_event.headers, settings.secret, "X-Alerts-Secret", accept_bearer=True)
+    require_secret(app.current_event.headers, settings.secrets.reader, "X-Alerts-Secret", accept_bearer=True)
 
 
 def authorize_admin() -> None:
-    require_admin(app.current_event.headers, settings.admin_secret)
+    require_admin(app.current_event.headers, settings.secrets.admin)
 
 
 def actor_ip() -> str | None:

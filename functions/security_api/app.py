@@ -51,11 +51,11 @@ def _not_blockable(error: NotBlockable) -> Response[str]:
 
 
 def authorize() -> None:
-    require_secret(app.current_event.headers, settings.secret, "X-Alerts-Secret", accept_bearer=True)
+    require_secret(app.current_event.headers, settings.secrets.reader, "X-Alerts-Secret", accept_bearer=True)
 
 
 def authorize_admin() -> None:
-    require_admin(app.current_event.headers, settings.admin_secret)
+    require_admin(app.current_event.headers, settings.secrets.admin)
 
 
 def address(raw: str) -> str:

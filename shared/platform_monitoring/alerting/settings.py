@@ -7,9 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platform_monitoring.core.config import ConfigurationError, EnvReader, EnvSource, Secret, env_reader
 from platform_monitoring.core.settings import (
-    ALERTS_ADMIN_SECRET,
-    ALERTS_API_SECRET,
     AlertRecipients,
+    ApiSecrets,
     MonitoringSettings,
 )
 
@@ -155,27 +154,19 @@ class AlertDispatcherSettings:
 @dataclass(frozen=True)
 class AlertsApiSettings:
     alerting: AlertingSettings
-    secret: Secret  # reading alerts, ack and resolve
+    secrets: ApiSecrets  # reader: alerts, ack and resolve; admin: silences
     # POST /api/alerts/alertmanager's own bearer secret: Alertmanager can raise and resolve its
     # alerts there, not acknowledge, resolve or silence the bundle's (ALERTS_API_SECRET).
     alertmanager_secret: Secret
-    admin_secret: Secret  # creating and removing silences; unset: those routes refuse (503)
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> AlertsApiSettings:
         env = env_reader(environ)
         return cls(
             alerting=AlertingSettings.from_env(env),
-            secret=env.secret(
-                ALERTS_API_SECRET,
-                doc="secret of the alerts and security-blocks APIs (`X-Alerts-Secret` or Bearer); unset closes them",
-            ),
+            secrets=ApiSecrets.from_env(env),
             alertmanager_secret=env.secret(
                 ALERTMANAGER_WEBHOOK_SECRET,
                 doc="Bearer secret Alertmanager sends to POST /api/alerts/alertmanager; unset closes it",
-            ),
-            admin_secret=env.secret(
-                ALERTS_ADMIN_SECRET,
-                doc="admin secret: silences, blocks, unblocks (`X-Alerts-Admin-Secret` or Bearer); unset closes them",
             ),
         )

@@ -94,6 +94,30 @@ def slack_webhook_problem(url: str) -> str | None:
 
 # --- settings shared by every function ------------------------------------------------
 @dataclass(frozen=True)
+class ApiSecrets:
+    """The two powers of the alerts and security-blocks APIs (AlertsApiFunction, SecurityApiFunction):
+    `reader` reads, acknowledges and resolves; `admin` creates and removes silences, blocks and
+    unblocks. Either unset closes its routes (503); neither opens the other's (docs/security.md)."""
+
+    reader: Secret
+    admin: Secret
+
+    @classmethod
+    def from_env(cls, environ: EnvSource = None) -> ApiSecrets:
+        env = env_reader(environ)
+        return cls(
+            reader=env.secret(
+                ALERTS_API_SECRET,
+                doc="secret of the alerts and security-blocks APIs (`X-Alerts-Secret` or Bearer); unset closes them",
+            ),
+            admin=env.secret(
+                ALERTS_ADMIN_SECRET,
+                doc="admin secret: silences, blocks, unblocks (`X-Alerts-Admin-Secret` or Bearer); unset closes them",
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class SentrySettings:
     dsn: Secret
     environment: str

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 from platform_monitoring.core.config import ConfigurationError, EnvSource, Secret, env_reader
 from platform_monitoring.core.settings import (
-    ALERTS_ADMIN_SECRET,
-    ALERTS_API_SECRET,
     HEALTH_CHECK_TIMEOUT_SECONDS,
     WEBHOOK_MAX_BYTES_LIMIT,
+    ApiSecrets,
     DatabaseSettings,
     MonitoringSettings,
 )
@@ -178,8 +177,7 @@ class SecurityApiSettings:
 
     monitoring: MonitoringSettings
     security: SecuritySettings
-    secret: Secret
-    admin_secret: Secret  # unset: PUT and DELETE refuse (503)
+    secrets: ApiSecrets  # admin unset: PUT and DELETE refuse (503)
 
     @classmethod
     def from_env(cls, environ: EnvSource = None) -> SecurityApiSettings:
@@ -187,14 +185,7 @@ class SecurityApiSettings:
         return cls(
             monitoring=MonitoringSettings.from_env(env),
             security=SecuritySettings.from_env(env),
-            secret=env.secret(
-                ALERTS_API_SECRET,
-                doc="secret of the alerts and security-blocks APIs (`X-Alerts-Secret` or Bearer); unset closes them",
-            ),
-            admin_secret=env.secret(
-                ALERTS_ADMIN_SECRET,
-                doc="admin secret: silences, blocks, unblocks (`X-Alerts-Admin-Secret` or Bearer); unset closes them",
-            ),
+            secrets=ApiSecrets.from_env(env),
         )
 
 
