@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,7 +29,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from localdev.net import free_port
+from tests.support.servers import ServerDidNotStart, start_ready, stop_process
 from tests.support.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -208,21 +207,7 @@ class PrometheusServer:
         return list(self.api("alerts")["alerts"])
 
     def stop(self, timeout: float = 10) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
-
-
-def _is_ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+        stop_process(self.process, timeout)
 
 
 def start_prometheus(
@@ -251,36 +236,25 @@ def start_prometheus(
         rule_interval=rule_interval,
         alertmanager=alertmanager,
     )
-    failures = []
-    for attempt in range(3):
-        port = free_port()
-        log_path = workdir / f"prometheus-{attempt}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={workdir / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    "--storage.tsdb.retention.time=1h",
-                    "--log.level=warn",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=workdir,
-                env={**os.environ, "GOMAXPROCS": "2"},
-            )
-        server = PrometheusServer(process, port, workdir, log_path)
-        deadline = time.monotonic() + startup_timeout
-        while time.monotonic() < deadline and process.poll() is None and not _is_ready(server.url):
-            time.sleep(0.1)
-        if process.poll() is None and _is_ready(server.url):
-            return server
-        server.stop()
-        failures.append(server.log()[-2000:])
-        if "address already in use" not in failures[-1]:
-            break
-    raise PrometheusError("Prometheus did not become ready:\n" + "\n---\n".join(failures))
+    try:
+        process, port, log_path = start_ready(
+            lambda port: [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--storage.tsdb.retention.time=1h",
+                "--log.level=warn",
+            ],
+            lambda attempt: workdir / f"prometheus-{attempt}.log",
+            name="Prometheus",
+            timeout=startup_timeout,
+            env={**os.environ, "GOMAXPROCS": "2"},
+            cwd=workdir,
+        )
+    except ServerDidNotStart as exc:
+        raise PrometheusError(str(exc)) from exc
+    return PrometheusServer(process, port, workdir, log_path)
 
 
 @contextlib.contextmanager

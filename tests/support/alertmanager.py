@@ -23,8 +23,7 @@ from typing import Any
 
 import yaml
 
-from localdev.net import free_port
-from tests.support.waiting import wait_until
+from tests.support.servers import http_ready, start_ready, stop_process
 
 SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "prometheus" / "alertmanager.yml"
 BINARY = "prometheus-alertmanager"  # Debian's name for the alertmanager binary
@@ -88,11 +87,7 @@ class Alertmanager:
             response.read()
 
     def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
+        return http_ready(self.url)
 
 
 def alertmanager_installed() -> bool:
@@ -102,38 +97,24 @@ def alertmanager_installed() -> bool:
 @contextlib.contextmanager
 def running_alertmanager(config: Path, workdir: Path, *, timeout: float = 30) -> Iterator[Alertmanager]:
     """Start Alertmanager with `config` (storage in workdir); stop it (and only it) afterwards."""
-    port = free_port()
     log_path = workdir / "alertmanager.log"
     storage = workdir / "alertmanager-data"
     storage.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                BINARY,
-                f"--config.file={config}",
-                f"--storage.path={storage}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-                "--log.level=debug",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process, port, _ = start_ready(
+        lambda port: [
+            BINARY,
+            f"--config.file={config}",
+            f"--storage.path={storage}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=debug",
+        ],
+        lambda attempt: log_path,
+        name="Alertmanager",
+        timeout=timeout,
+    )
     manager = Alertmanager(process, port, log_path)
     try:
-        wait_until(
-            lambda: manager.ready() or process.poll() is not None,
-            timeout,
-            0.1,
-            f"Alertmanager did not become ready; its log:\n{log_path.read_text(errors='replace')}",
-        )
-        if process.poll() is not None:
-            raise RuntimeError(f"Alertmanager exited ({process.returncode}):\n{manager.log()}")
         yield manager
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process)
