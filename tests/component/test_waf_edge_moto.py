@@ -14,7 +14,7 @@ from platform_monitoring.security.monitor import SecurityMonitor
 from platform_monitoring.security.rules import Block
 from platform_monitoring.security.stores import DynamoBlockStore
 
-from tests.support.clock import Clock
+from tests.support.clock import Clock, SleepRecorder
 from tests.support.local_stack import AwsEmulator, aws_emulator
 
 pytestmark = pytest.mark.integration
@@ -39,21 +39,6 @@ def emulator() -> Iterator[AwsEmulator]:
 def aws(emulator: AwsEmulator) -> AwsEmulator:
     emulator.reset()  # empty tables, the template's IP sets empty again
     return emulator
-
-
-class PaceRecorder:
-    """The pacer's clock and sleep: time moves only when the pacer sleeps (or a test says so)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def store(aws: AwsEmulator) -> DynamoBlockStore:
@@ -151,7 +136,7 @@ def test_past_the_sets_limit_the_longest_blocks_stay_and_the_rest_is_reported(aw
 def test_two_updates_of_one_set_are_a_second_apart(aws: AwsEmulator) -> None:
     clock = Clock()
     security = monitor(aws, clock)
-    pace = PaceRecorder()
+    pace = SleepRecorder()
     edge = updater(aws, clock, pacer=Pacer(1.0, clock=pace.clock, sleep=pace.sleep))
     security.block("203.0.113.60", reason="first", decided_by="api:test")
     edge.sync()

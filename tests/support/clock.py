@@ -22,3 +22,19 @@ class Clock:
     def advance(self, seconds: float) -> Clock:
         self.now += seconds
         return self
+
+
+class SleepRecorder:
+    """A clock and a sleep for code that paces itself (`clock=`, `sleep=`): time moves only when the
+    code sleeps (or a test moves `now`), and every sleep is recorded in `slept`."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

@@ -15,6 +15,8 @@ from platform_monitoring.security.edge import (
 )
 from platform_monitoring.security.rules import Block
 
+from tests.support.clock import SleepRecorder
+
 NOW = 1_795_946_400_000
 
 
@@ -57,21 +59,8 @@ def test_a_set_reference_is_cloudformations_name_id_scope() -> None:
             IpSetRef.parse(wrong, IPV4)
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_the_pacer_keeps_one_second_between_two_updates_of_a_set_but_not_across_sets() -> None:
-    time = FakeTime()
+    time = SleepRecorder(now=100.0)
     pacer = Pacer(1.0, clock=time.clock, sleep=time.sleep)
     pacer.wait("a")
     pacer.done("a")
