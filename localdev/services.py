@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import IO, Any
@@ -95,6 +96,21 @@ class _Service:
         self.stop()
 
 
+def moto_data(moto_url: str, attempts: int = 5) -> dict[str, Any]:
+    """moto's /moto-api/data.json. It dumps every backend while other requests change them, and now
+    and then answers 500 (a dict changed size during the dump): asked again, it answers."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with urllib.request.urlopen(f"{moto_url}/moto-api/data.json", timeout=10) as response:  # noqa: S310
+                data: dict[str, Any] = json.load(response)
+                return data
+        except urllib.error.HTTPError as error:
+            if error.code != 500 or attempt == attempts:
+                raise
+            time.sleep(0.1 * attempt)
+    raise AssertionError("unreachable")
+
+
 class MotoServer(_Service):
     """`moto.server` on a loopback port: every AWS service the template uses, over real HTTP."""
 
@@ -124,9 +140,7 @@ class MotoServer(_Service):
 
     def data(self) -> dict[str, Any]:
         """moto's model dump (/moto-api/data.json): sent emails, SNS notifications, SMS, ..."""
-        with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=10) as response:  # noqa: S310
-            data: dict[str, Any] = json.load(response)
-            return data
+        return moto_data(self.url)
 
     def reset(self) -> None:
         """Forget every resource and message (POST /moto-api/reset)."""

@@ -21,14 +21,13 @@ import email.policy
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from localdev.runtime import InvocationResult
+from localdev.services import moto_data
 from localdev.template import ACCOUNT_ID, ScheduleEvent, SnsEvent, SqsEvent, aws_client
 
 Invoke = Callable[[dict[str, Any]], InvocationResult]
@@ -439,23 +438,9 @@ class SentMessageTap(_Loop):
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
-    def _moto_data(self, attempts: int = 5) -> dict[str, Any]:
-        """moto's /moto-api/data.json. It dumps every backend while other requests change them, and
-        now and then answers 500 (a dict changed size during the dump): asked again, it answers."""
-        for attempt in range(1, attempts + 1):
-            try:
-                with urllib.request.urlopen(f"{self.moto_url}/moto-api/data.json", timeout=10) as response:  # noqa: S310
-                    data: dict[str, Any] = json.load(response)
-                    return data
-            except urllib.error.HTTPError as error:
-                if error.code != 500 or attempt == attempts:
-                    raise
-                time.sleep(0.1 * attempt)
-        raise AssertionError("unreachable")
-
     def poll(self) -> list[dict[str, Any]]:
         """Fetch moto's records once; report and return the new ones."""
-        data = self._moto_data()
+        data = moto_data(self.moto_url)
         found: list[dict[str, Any]] = []
         ses = data.get("ses") or {}
         for item in ses.get("Message") or []:

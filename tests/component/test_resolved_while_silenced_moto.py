@@ -15,7 +15,7 @@ from platform_monitoring.alerting.delivery.records import DynamoDeliveryStore
 from platform_monitoring.core.config import Secret
 
 from localdev.slack import SlackCapture
-from tests.support.alerting import Clock, moto_service
+from tests.support.alerting import AUDIT_NOTICES, Clock, moto_service
 from tests.support.alerting import topic_notifications as all_topic_notifications
 from tests.support.local_stack import AwsEmulator, aws_emulator
 
@@ -25,8 +25,7 @@ SENDER = "monitoring@example.com"  # verified by aws_emulator()
 
 
 def topic_notifications(aws: Any) -> list[Any]:
-    """The pages: a silence's own audit notice (security_control_change) is tested beside the silences."""
-    return [n for n in all_topic_notifications(aws) if n.alert_type != "security_control_change"]
+    return all_topic_notifications(aws, excluding=AUDIT_NOTICES)
 
 
 @pytest.fixture(scope="module")

@@ -231,3 +231,9 @@ def test_the_sent_message_tap_asks_again_when_moto_answers_500(monkeypatch: pyte
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     assert SentMessageTap("http://moto", lambda line: None).poll() == []
     assert answers == []
+    # the tests' own reads (AwsEmulator.sent_messages -> MotoServer.data) ask again the same way
+    from localdev.services import MotoServer
+
+    answers.extend([urllib.error.HTTPError("http://moto", 500, "ERROR", {}, None), io.BytesIO(b"{}")])  # type: ignore[arg-type]
+    assert MotoServer(port=1).data() == {}
+    assert answers == []

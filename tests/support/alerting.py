@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from platform_monitoring.alerting.delivery.history import DynamoDeliveryHistory
@@ -10,6 +10,7 @@ from platform_monitoring.alerting.notification import Notification, Publisher, S
 from platform_monitoring.alerting.rules import RuleSet
 from platform_monitoring.alerting.service import AlertingService
 from platform_monitoring.alerting.store import AlertStore, DynamoAlertStore
+from platform_monitoring.core.interfaces import SECURITY_CONTROL_ALERT
 
 from tests.support.clock import Clock
 from tests.support.fakes import InMemoryAlertStore, RecordingPublisher
@@ -49,9 +50,15 @@ def moto_service(
     return service(store, publisher, clock, overrides, history=delivery_history)
 
 
-def published(publisher: Publisher) -> list[Notification]:
+def published(publisher: Publisher, *, excluding: Collection[str] = ()) -> list[Notification]:
+    """What a RecordingPublisher published, but the alert types in `excluding`."""
     assert isinstance(publisher, RecordingPublisher)
-    return publisher.notifications
+    return [n for n in publisher.notifications if n.alert_type not in excluding]
+
+
+# A silence's own audit notice (security_control_change) is tested beside the silences; tests of what
+# a silence does to the pages leave it out: published(publisher, excluding=AUDIT_NOTICES).
+AUDIT_NOTICES = frozenset({SECURITY_CONTROL_ALERT})
 
 
 class RecordingAlerts:
@@ -73,11 +80,13 @@ class RecordingAlerts:
         return [alert_type for alert_type, _ in self.calls]
 
 
-def topic_notifications(aws: Any) -> list[Notification]:
-    """What was published to an AwsEmulator's AlertsTopic, as the moto server recorded it."""
+def topic_notifications(aws: Any, *, excluding: Collection[str] = ()) -> list[Notification]:
+    """What was published to an AwsEmulator's AlertsTopic, as the moto server recorded it, but the
+    alert types in `excluding`."""
     topics = aws.sent_messages()["sns"]["Topic"]
     [alerts] = [topic for topic in topics if topic["arn"].endswith(":AlertsTopic")]
-    return [Notification.from_json(sent[1]) for sent in alerts["sent_notifications"]]
+    sent = [Notification.from_json(message[1]) for message in alerts["sent_notifications"]]
+    return [n for n in sent if n.alert_type not in excluding]
 
 
 # AlertsApiFunction's environment for unit tests on fakes (cold_start("alerts_api", ALERTS_API_ENV)):

@@ -9,8 +9,8 @@ from platform_monitoring.alerting.notification import Notification
 from platform_monitoring.alerting.rules import RuleSet
 from platform_monitoring.core.config import ConfigurationError
 
+from tests.support.alerting import AUDIT_NOTICES, service
 from tests.support.alerting import published as all_published
-from tests.support.alerting import service
 from tests.support.clock import Clock
 from tests.support.fakes import InMemoryDeliveryHistory, RecordingPublisher
 
@@ -26,8 +26,7 @@ def delivered(history: InMemoryDeliveryHistory, notification: Notification, *, a
 
 
 def published(publisher: RecordingPublisher) -> list[Notification]:
-    """The pages: a silence's own audit notice (security_control_change) is tested beside the silences."""
-    return [n for n in all_published(publisher) if n.alert_type != "security_control_change"]
+    return all_published(publisher, excluding=AUDIT_NOTICES)
 
 
 @pytest.fixture
