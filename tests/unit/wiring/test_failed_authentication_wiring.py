@@ -1,0 +1,48 @@
+"""The API functions' failed-authentication reporter (wiring/events.py) builds its SQS client when the
+first refusal is reported, not at cold start: a function that refuses nothing pays nothing for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from platform_monitoring.core import clients
+from platform_monitoring.security.settings import SecuritySettings
+from platform_monitoring.wiring import events as events_wiring
+
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/SecurityEventsQueue"
+
+
+class RecordingSqs:
+    def __init__(self) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        assert QueueUrl == QUEUE
+        self.batches.append(Entries)
+        return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}
+
+
+def test_the_sqs_client_is_built_at_the_first_refusal_and_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    sqs = RecordingSqs()
+    built: list[float] = []
+
+    def sqs_client(timeout: float) -> RecordingSqs:
+        built.append(timeout)
+        return sqs
+
+    monkeypatch.setattr(clients, "sqs_client", sqs_client)
+    monkeypatch.setattr(events_wiring, "_reporter", None)
+    reported: list[Any] = []
+    monkeypatch.setattr(events_wiring, "on_failed_authentication", reported.append)
+
+    events_wiring.report_failed_authentications(SecuritySettings.from_env({"SECURITY_EVENTS_QUEUE_URL": QUEUE}))
+    assert built == []  # cold start: no client
+    [reporter] = reported
+
+    refused = {"requestContext": {"identity": {"sourceIp": "203.0.113.9"}}, "resource": "/api/metrics"}
+    reporter(refused, "unauthorized")
+    reporter(refused, "unauthorized")
+
+    assert built == [events_wiring.REFUSAL_REPORT_TIMEOUT_SECONDS]
+    assert len(sqs.batches) == 2 and '"failed_authentication"' in sqs.batches[0][0]["MessageBody"]
