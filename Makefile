@@ -172,6 +172,7 @@ migrate: install services
 check-config: install
 	$(PY) scripts/check_config.py $(if $(CONFIG_ENV),--config-env $(CONFIG_ENV)) $(if $(ENV_FILE),--env-file $(ENV_FILE))
 
+# BENCH_PARTS="2 9": those parts only (numbered as bench/__main__.py's docstring lists them).
 bench: install services
 	@echo "==> bench: concurrency, cold-start, round-trip and load figures (each part says when it starts)"
 	$(PY) -m bench

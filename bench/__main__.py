@@ -41,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -243,12 +244,77 @@ def bench_webhooks() -> None:
     run()
 
 
-PARTS = 10
-
-
 def part(number: int, what: str) -> None:
     """Say which part starts (stderr, so the figures on stdout stay a clean report)."""
-    print(f"==> bench {number}/{PARTS}: {what}", file=sys.stderr, flush=True)
+    print(f"==> bench {number}/{len(BENCH_PARTS)}: {what}", file=sys.stderr, flush=True)
+
+
+def _metric_store(shell: dict[str, str]) -> None:
+    from bench.metrics_bench import bench_metric_store
+
+    bench_metric_store()
+
+
+def _costs(shell: dict[str, str]) -> None:
+    from bench.cost_bench import bench_costs
+
+    bench_costs()
+
+
+def _alerting(shell: dict[str, str]) -> None:
+    from bench.alerting_bench import bench_alerting
+
+    bench_alerting()
+
+
+def _security(shell: dict[str, str]) -> None:
+    from bench.security_bench import bench_security
+
+    bench_security()
+
+
+def _reconciliation(shell: dict[str, str]) -> None:
+    from bench.reconciliation_bench import bench_reconciliation
+
+    bench_reconciliation()
+
+
+def _time_to_page(shell: dict[str, str]) -> None:
+    from bench.time_to_page import bench_time_to_page
+
+    bench_time_to_page()
+
+
+def _load(shell: dict[str, str]) -> None:
+    from bench.load_bench import bench_load
+
+    bench_load()  # last: it exits non-zero when something was lost or double counted
+
+
+# (what it measures, how): in the order `make bench` runs them; BENCH_PARTS="2 9" runs some only.
+BENCH_PARTS: dict[int, tuple[str, Callable[[dict[str, str]], None]]] = {
+    1: ("the health endpoint's six checks, concurrently and one after another", lambda shell: bench_health()),
+    2: ("cold starts of every function (a local stack, 10 fresh processes per function)", bench_cold_starts),
+    3: ("metric store scrapes of 1k, 10k and 100k series", _metric_store),
+    4: ("the Stripe webhook path's requests per event and batch", lambda shell: bench_webhooks()),
+    5: ("requests and cost per event kind, counted on the wire", _costs),
+    6: ("alerting round trips and 50 concurrent alert() calls", _alerting),
+    7: ("security round trips and 40 concurrent failed logins", _security),
+    8: ("Stripe reconciliation at 0, 100 and 1,000 missed events", _reconciliation),
+    9: ("time to page: the bundle on the local stack, then Prometheus and Alertmanager", _time_to_page),
+    10: ("the load run (progress below, as it goes)", _load),
+}
+
+
+def chosen_parts(value: str | None) -> list[int]:
+    """BENCH_PARTS ("2 9", "2,9"; unset or empty: every part), in the run's order."""
+    if not value or not value.strip():
+        return sorted(BENCH_PARTS)
+    wanted = {int(item) for item in re.split(r"[\s,]+", value.strip()) if item}
+    unknown = wanted - set(BENCH_PARTS)
+    if unknown:
+        raise SystemExit(f"BENCH_PARTS: no part {', '.join(map(str, sorted(unknown)))} (1 to {len(BENCH_PARTS)})")
+    return sorted(wanted)
 
 
 def main() -> None:
@@ -260,49 +326,11 @@ def main() -> None:
     from bench.summary import print_summary
 
     try:
-        part(1, "the health endpoint's six checks, concurrently and one after another")
-        bench_health()
-        print()
-        part(2, "cold starts of every function (a local stack, 10 fresh processes per function)")
-        bench_cold_starts(shell)
-        print()
-        from bench.metrics_bench import bench_metric_store
-
-        part(3, "metric store scrapes of 1k, 10k and 100k series")
-        bench_metric_store()
-        print()
-        part(4, "the Stripe webhook path's requests per event and batch")
-        bench_webhooks()
-        print()
-        from bench.cost_bench import bench_costs
-
-        part(5, "requests and cost per event kind, counted on the wire")
-        bench_costs()
-        print()
-        from bench.alerting_bench import bench_alerting
-
-        part(6, "alerting round trips and 50 concurrent alert() calls")
-        bench_alerting()
-        print()
-        from bench.security_bench import bench_security
-
-        part(7, "security round trips and 40 concurrent failed logins")
-        bench_security()
-        print()
-        from bench.reconciliation_bench import bench_reconciliation
-
-        part(8, "Stripe reconciliation at 0, 100 and 1,000 missed events")
-        bench_reconciliation()
-        print()
-        from bench.time_to_page import bench_time_to_page
-
-        part(9, "time to page: the bundle on the local stack, then Prometheus and Alertmanager")
-        bench_time_to_page()
-        print()
-        from bench.load_bench import bench_load
-
-        part(10, "the load run (progress below, as it goes)")
-        bench_load()  # last: it exits non-zero when something was lost or double counted
+        for number in chosen_parts(os.environ.get("BENCH_PARTS")):
+            what, run = BENCH_PARTS[number]
+            part(number, what)
+            run(shell)
+            print()
     finally:
         print_summary()
 
