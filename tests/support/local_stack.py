@@ -31,7 +31,7 @@ Waiting for what the stack does: tests.support.waiting; talking to its API: test
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,15 +133,19 @@ def local_stack(
     code: str = "source",
     template_path: str | os.PathLike[str] = TEMPLATE,
     environ: Mapping[str, str] | None = None,
+    template_edit: Callable[[dict[str, Any]], None] | None = None,
     **kwargs: Any,
 ) -> Iterator[LocalStack]:
     """The whole local stack (API, moto, localstripe, functions, pollers) on free ports.
 
     code="artifact" runs `.aws-sam/build` with `.venv-runtime/bin/python` (run `sam build` first).
     environ replaces os.environ as the "shell" whose variables override .env (default: os.environ).
+    template_edit changes the loaded template before the stack starts (a test's own copy; say why).
     Extra keyword arguments go to LocalStack (schedule_interval=, max_instances=, ensure_db=, ...).
     """
     stack = LocalStack.on_free_ports(code=code, template_path=template_path, environ=environ, **kwargs)
+    if template_edit is not None:
+        template_edit(stack.template)
     with stack:
         yield stack
 
