@@ -112,6 +112,9 @@ e2e: install services
 integration: install services
 	$(VENV)/bin/pytest tests/component tests/contract tests/e2e
 
+# The artifact tests use the build this run's `build` target just made (and its sam validate --lint).
+test artifact: export ARTIFACT_BUILD_DIR = $(CURDIR)/.aws-sam/build
+
 artifact: build
 	$(VENV)/bin/pytest tests/artifact
 
