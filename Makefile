@@ -16,7 +16,7 @@ WEBHOOK ?= events/stripe_webhook_payment_intent_succeeded.json
 
 help:
 	@echo "make local    run the bundle on 127.0.0.1:3000 (moto, localstripe, Redis, MySQL)"
-	@echo "make test     lint, types, unit, component, end-to-end, packaging and built-artifact tests, then make sam-local"
+	@echo "make test     lint, types, unit, component, end-to-end, packaging and built-artifact tests, with make sam-local beside them"
 	@echo "make unit | component | e2e | integration (component + e2e) | artifact: one part alone"
 	@echo "make fuzz     schemathesis against the local stack with docs/openapi.yaml, $(FUZZ_EXAMPLES) cases per operation"
 	@echo "make invoke   FUNCTION=<LogicalId> EVENT=events/<file>.json against the local stack (no Docker)"
@@ -118,21 +118,30 @@ test artifact: export ARTIFACT_BUILD_DIR = $(CURDIR)/.aws-sam/build
 artifact: build
 	$(VENV)/bin/pytest tests/artifact
 
-# The engine install and base image build of `make sam-local` (minutes on a fresh machine) run in
-# the background while pytest runs, so they add nothing to the run's time; its log is printed after.
-test: install services prometheus lint types checkov build
-	@echo "==> test: sam local's engine and base image, in the background (.local/sam/prepare.log)"
+# `make test` in three stages, each as parallel as this machine's two cores allow:
+# 1. the venvs, the services and Prometheus at once (make -j, output kept per target);
+# 2. lint, types, checkov and the build, two at a time;
+# 3. pytest, while `make sam-local` runs beside it in the background: its engine install and base
+#    image build (minutes on a fresh machine), then every events/ file and route with 2 invokes at a
+#    time, on its own Redis database (3) and MySQL database (askproai_sam_local), so that it shares
+#    no state with the tests. Its log (.local/sam/test.log) is printed after pytest, and either failing
+#    fails the run.
+SAM_LOCAL_BESIDE_PYTEST := REDIS_URL=redis://127.0.0.1:6379/3 DB_DATABASE=askproai_sam_local
+PARALLEL := $(MAKE) --no-print-directory --output-sync=target
+test:
+	@$(PARALLEL) -j4 install services prometheus $(CHECKOV_VENV)/.installed
+	@$(PARALLEL) -j2 lint types checkov build
+	@echo "==> test: make sam-local in the background: engine, base image, then every events/ file and route (.local/sam/test.log)"
 	@mkdir -p .local/sam; \
-	$(PY) -m localdev.sam_local prepare > .local/sam/prepare.log 2>&1 & prepare=$$!; \
+	{ $(PY) -m localdev.sam_local prepare && $(SAM_LOCAL_BESIDE_PYTEST) $(PY) -m localdev.sam_local --jobs 2; } \
+		> .local/sam/test.log 2>&1 & sam_local=$$!; \
 	echo "==> test: pytest tests (unit, localdev, assets, packaging, integration against the real servers, artifact)"; \
 	$(VENV)/bin/pytest tests; tests=$$?; \
-	wait $$prepare; prepared=$$?; \
-	echo "==> test: sam local's engine and base image (done in the background):"; \
-	sed 's/^/    /' .local/sam/prepare.log; \
+	echo "==> test: make sam-local (the real SAM CLI: every events/ file and every route; ran beside pytest):"; \
+	wait $$sam_local; sam_local_status=$$?; \
+	sed 's/^/    /' .local/sam/test.log; \
 	[ $$tests -eq 0 ] || exit $$tests; \
-	[ $$prepared -eq 0 ] || exit $$prepared; \
-	echo "==> test: make sam-local (the real SAM CLI: every events/ file and every route)"; \
-	$(PY) -m localdev.sam_local
+	exit $$sam_local_status
 
 # The real `sam local invoke` for every events/ file and `sam local start-api` for every route, in
 # Lambda containers, against moto, localstripe, Redis and MySQL. Installs Debian's docker.io and
