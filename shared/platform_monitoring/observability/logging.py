@@ -8,6 +8,7 @@ context when present. Every record passes through the masking formatter.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import uuid
@@ -17,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from platform_monitoring.core.masking import mask
+from platform_monitoring.core.masking import mask, mask_text
 from platform_monitoring.core.settings import LOG_CHANNELS
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", "askproai-monitoring")
@@ -32,6 +33,16 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
         # A lone surrogate (from a client's JSON "\udc80") cannot be written to a UTF-8 stdout:
         # the line would be lost and logging's error report would print the unmasked message.
         return super().serialize(mask(log)).encode("utf-8", "backslashreplace").decode("utf-8")
+
+    def _extract_log_message(self, log_record: logging.LogRecord) -> Any:
+        # Powertools decodes a message that is JSON text: "4242424242424242" becomes a number, which
+        # masking (of text) would pass. A message that decodes to a number keeps its masked text.
+        message = super()._extract_log_message(log_record)
+        if isinstance(message, int | float) and not isinstance(message, bool) and isinstance(log_record.msg, str):
+            masked = mask_text(log_record.msg)
+            if masked != log_record.msg:
+                return masked
+        return message
 
 
 class ChannelLoggers:
