@@ -121,27 +121,39 @@ artifact: build
 # `make test` in three stages, each as parallel as this machine's two cores allow:
 # 1. the venvs, the services and Prometheus at once (make -j, output kept per target);
 # 2. lint, types, checkov and the build, two at a time;
-# 3. pytest, while `make sam-local` runs beside it in the background: its engine install and base
-#    image build (minutes on a fresh machine), then every events/ file and route with 2 invokes at a
-#    time, on its own Redis database (3) and MySQL database (askproai_sam_local), so that it shares
-#    no state with the tests. Its log (.local/sam/test.log) is printed after pytest, and either failing
-#    fails the run.
+# 3. three things at once: pytest on tests/e2e (on screen), pytest on every other test (its output in
+#    .local/pytest-rest.log, printed after), and `make sam-local` (engine install and base image
+#    build on a fresh machine, then every events/ file and route, 2 invokes at a time; its output in
+#    .local/sam/test.log, printed after). The two sessions and sam-local use disjoint Redis
+#    databases (tests/conftest.py; sam-local 3) and MySQL databases, and each session logs its AWS
+#    calls apart; then the least-privilege check judges both sessions' calls together.
+#    Anything failing fails the run.
 SAM_LOCAL_BESIDE_PYTEST := REDIS_URL=redis://127.0.0.1:6379/3 DB_DATABASE=askproai_sam_local
 PARALLEL := $(MAKE) --no-print-directory --output-sync=target
+CALLS := .local/aws-calls
+LEAST_PRIVILEGE := tests/e2e/test_least_privilege.py
 test:
 	@$(PARALLEL) -j4 install services prometheus $(CHECKOV_VENV)/.installed
 	@$(PARALLEL) -j2 lint types checkov build
-	@echo "==> test: make sam-local in the background: engine, base image, then every events/ file and route (.local/sam/test.log)"
-	@mkdir -p .local/sam; \
+	@echo "==> test: make sam-local in the background (.local/sam/test.log): engine, base image, every events/ file and route"
+	@mkdir -p .local/sam $(CALLS); \
 	{ $(PY) -m localdev.sam_local prepare && $(SAM_LOCAL_BESIDE_PYTEST) $(PY) -m localdev.sam_local --jobs 2; } \
 		> .local/sam/test.log 2>&1 & sam_local=$$!; \
-	echo "==> test: pytest tests (unit, localdev, assets, packaging, integration against the real servers, artifact)"; \
-	$(VENV)/bin/pytest tests; tests=$$?; \
-	echo "==> test: make sam-local (the real SAM CLI: every events/ file and every route; ran beside pytest):"; \
+	echo "==> test: pytest on unit, localdev, assets, packaging, component, contract, artifact in the background (.local/pytest-rest.log)"; \
+	TEST_AWS_CALL_LOG=$(CALLS)/rest.jsonl $(VENV)/bin/pytest tests --ignore=tests/e2e \
+		--basetemp=.local/pytest/rest > .local/pytest-rest.log 2>&1 & rest=$$!; \
+	echo "==> test: pytest tests/e2e (the local stack end to end)"; \
+	TEST_AWS_CALL_LOG=$(CALLS)/e2e.jsonl $(VENV)/bin/pytest tests/e2e --ignore=$(LEAST_PRIVILEGE) \
+		--basetemp=.local/pytest/e2e; e2e=$$?; \
+	wait $$rest; rest_status=$$?; \
+	echo "==> test: pytest on the other tests (ran beside tests/e2e):"; \
+	sed 's/^/    /' .local/pytest-rest.log; \
+	echo "==> test: least privilege, on the AWS calls of both sessions"; \
+	TEST_AWS_CALL_LOGS_OF="$(CALLS)/e2e.jsonl $(CALLS)/rest.jsonl" $(VENV)/bin/pytest $(LEAST_PRIVILEGE); privilege=$$?; \
 	wait $$sam_local; sam_local_status=$$?; \
+	echo "==> test: make sam-local (the real SAM CLI: every events/ file and every route; ran beside pytest):"; \
 	sed 's/^/    /' .local/sam/test.log; \
-	[ $$tests -eq 0 ] || exit $$tests; \
-	exit $$sam_local_status
+	for status in $$e2e $$rest_status $$privilege $$sam_local_status; do [ $$status -eq 0 ] || exit $$status; done
 
 # The real `sam local invoke` for every events/ file and `sam local start-api` for every route, in
 # Lambda containers, against moto, localstripe, Redis and MySQL. Installs Debian's docker.io and

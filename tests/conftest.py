@@ -31,12 +31,20 @@ AWS_CALL_LOG = Path(
 )
 LEAST_PRIVILEGE = "tests/e2e/test_least_privilege.py"
 COLLECTED_FILES = pytest.StashKey[set[str]]()
+# `make test` runs two sessions at once (tests/e2e, and the rest), each with its own call log, then the
+# least-privilege check alone on both: TEST_AWS_CALL_LOGS_OF names the earlier sessions' logs, which
+# this session judges (with the test files each of them ran, written beside each log).
+EARLIER_CALL_LOGS = [Path(path) for path in os.environ.get("TEST_AWS_CALL_LOGS_OF", "").split()]
+
+
+def _files_of(call_log: Path) -> Path:
+    return call_log.with_suffix(".files")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(OUTSIDE_READS, "outside-reads")
     AWS_CALL_LOG.parent.mkdir(parents=True, exist_ok=True)
-    AWS_CALL_LOG.write_bytes(b"")
+    AWS_CALL_LOG.write_bytes(b"".join(log.read_bytes() for log in EARLIER_CALL_LOGS))
     os.environ["LOCAL_AWS_CALL_LOG"] = str(AWS_CALL_LOG)  # inherited by every moto server this session starts
 
 
@@ -44,12 +52,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """The least-privilege check judges the calls of every test before it: it runs last."""
     last = [item for item in items if item.nodeid.startswith(LEAST_PRIVILEGE)]
     items[:] = [item for item in items if not item.nodeid.startswith(LEAST_PRIVILEGE)] + last
-    config.stash[COLLECTED_FILES] = {item.nodeid.split("::", 1)[0] for item in items}
+    files = {item.nodeid.split("::", 1)[0] for item in items}
+    _files_of(AWS_CALL_LOG).write_text("".join(f"{name}\n" for name in sorted(files)), encoding="utf-8")
+    for log in EARLIER_CALL_LOGS:
+        files |= set(_files_of(log).read_text(encoding="utf-8").split())
+    config.stash[COLLECTED_FILES] = files
 
 
 @pytest.fixture(scope="session")
 def collected_files(request: pytest.FixtureRequest) -> set[str]:
-    """The test files of this session (their node ids' paths), for checks that need the whole suite."""
+    """The test files of this session and of the earlier sessions it judges (their node ids' paths),
+    for checks that need the whole suite."""
     return request.config.stash.get(COLLECTED_FILES, set())
 
 
@@ -61,6 +74,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 MYSQL_PORT = 3306
 REDIS_PORT = 6379
+# The machine's Redis databases, so that the two sessions of `make test` never share one: tests/e2e
+# uses 1, 2, 4, 5, 6, 7, 9-14; every other test 0 (redis_url below), 8 and its own redis-servers;
+# make sam-local beside them 3. tests/unit/architecture/test_test_databases.py checks the split.
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ from tests.support.stripe_events import serialize, sqs_batch, stripe_event, stri
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = "redis://127.0.0.1:6379/8"  # no other suite's database
+REDIS_URL = "redis://127.0.0.1:6379/8"  # the non-end-to-end tests' database (tests/conftest.py)
 BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY_NOON = datetime(2026, 11, 30, 12, 0, tzinfo=BERLIN).timestamp()  # in the past: events' created stay
 # payments_absent as shipped (weekdays 08:00-22:00 in the operator's zone); the two alert records are

@@ -51,7 +51,20 @@ from tests.support.samples import Samples, parse_samples
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = ""  # this module's own redis-server, set by own_server() below
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_server() -> Iterator[str]:
+    """The module's own redis-server (tests/support/redis_counting.py): the server-side command
+    statistics below count this module's commands only, whatever else talks to the machine's Redis
+    meanwhile (`make test` runs the end-to-end tests in a second pytest session at the same time)."""
+    global REDIS_URL  # noqa: PLW0603 - read by the helpers below at call time
+    with private_redis_server() as url:
+        REDIS_URL = url
+        yield url
+
+
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 FORBIDDEN = ("keys", "scan", "hscan", "sscan")
 PROCESSES = 4
@@ -66,7 +79,7 @@ def _clear() -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def never_keys_or_scan() -> Iterator[None]:
+def never_keys_or_scan(own_server: str) -> Iterator[None]:
     """Server side, over the whole module: the store never lists keys."""
     client = redis.Redis.from_url(REDIS_URL)
     before = server_commandstats(client)

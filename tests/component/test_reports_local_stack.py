@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 NOW = datetime.fromtimestamp(T0, UTC)
 NOW_MS = int(T0 * 1000)
 SENDER = "monitoring@example.com"  # verified by aws_emulator()
-REDIS_DB = 13
+REDIS_DB = 8  # the non-end-to-end tests' database (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from tests.support.local_stack import AwsEmulator
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = "redis://127.0.0.1:6379/8"  # the non-end-to-end tests' database (tests/conftest.py)
 CURRENCY = "chf"  # only this module's payments are in this currency
 
 

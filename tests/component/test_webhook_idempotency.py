@@ -22,7 +22,7 @@ from tests.support.stripe_events import serialize, stripe_event
 
 pytestmark = pytest.mark.integration
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
+REDIS_URL = "redis://127.0.0.1:6379/8"  # the non-end-to-end tests' database (tests/conftest.py)
 
 
 class SlowAlerts:

@@ -36,7 +36,7 @@ def stack(proxies: dict[str, TcpProxy]) -> Iterator[LocalStack]:
         **os.environ,
         "HEALTH_CHECK_SECRET": SECRET,
         **database_environment(proxies["mysql"].port),
-        "REDIS_URL": f"redis://127.0.0.1:{proxies['redis'].port}/0",
+        "REDIS_URL": f"redis://127.0.0.1:{proxies['redis'].port}/4",
         "HEALTH_CHECK_TIMEOUT_SECONDS": str(CHECK_TIMEOUT),
     }
     with local_stack(environ=environ, schedules=False) as running:

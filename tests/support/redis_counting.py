@@ -6,7 +6,7 @@ the command names it carried, and tells the connection handshake (CLIENT SETINFO
 apart from the caller's own requests:
 
     counter = RoundTripCounter()
-    client = counting_client("redis://127.0.0.1:6379/14", counter)
+    client = counting_client("redis://127.0.0.1:6379/8", counter)
     with counter.measure() as trips:
         backend.snapshot()
     assert len(trips.requests) == 1        # the caller's round trips
