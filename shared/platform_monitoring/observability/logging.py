@@ -37,7 +37,7 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
     def _extract_log_message(self, log_record: logging.LogRecord) -> Any:
         # Powertools decodes a message that is JSON text: "4242424242424242" becomes a number, which
         # masking (of text) would pass. A message that decodes to a number keeps its masked text.
-        message = super()._extract_log_message(log_record)
+        message: Any = super()._extract_log_message(log_record)  # typed without numbers, which it returns
         if isinstance(message, int | float) and not isinstance(message, bool) and isinstance(log_record.msg, str):
             masked = mask_text(log_record.msg)
             if masked != log_record.msg:
