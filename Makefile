@@ -136,7 +136,7 @@ test:
 	@$(PARALLEL) -j4 install services prometheus $(CHECKOV_VENV)/.installed
 	@$(PARALLEL) -j2 lint types checkov build
 	@echo "==> test: make sam-local in the background (.local/sam/test.log): engine, base image, every events/ file and route"
-	@mkdir -p .local/sam $(CALLS); \
+	@mkdir -p .local/sam .local/pytest $(CALLS); \
 	{ $(PY) -m localdev.sam_local prepare && $(SAM_LOCAL_BESIDE_PYTEST) $(PY) -m localdev.sam_local --jobs 2; } \
 		> .local/sam/test.log 2>&1 & sam_local=$$!; \
 	echo "==> test: pytest on unit, localdev, assets, packaging, component, contract, artifact in the background (.local/pytest-rest.log)"; \
