@@ -126,7 +126,8 @@ artifact: build
 #    build on a fresh machine, then every events/ file and route, 2 invokes at a time; its output in
 #    .local/sam/test.log, printed after). The two sessions and sam-local use disjoint Redis
 #    databases (tests/conftest.py; sam-local 3) and MySQL databases, and each session logs its AWS
-#    calls apart; then the least-privilege check judges both sessions' calls together.
+#    calls apart; then the least-privilege check judges both sessions' calls together. Their temporary
+#    directories are outside the repository (the wheel test proves it installs from outside it).
 #    Anything failing fails the run.
 SAM_LOCAL_BESIDE_PYTEST := REDIS_URL=redis://127.0.0.1:6379/3 DB_DATABASE=askproai_sam_local
 PARALLEL := $(MAKE) --no-print-directory --output-sync=target
@@ -136,15 +137,15 @@ test:
 	@$(PARALLEL) -j4 install services prometheus $(CHECKOV_VENV)/.installed
 	@$(PARALLEL) -j2 lint types checkov build
 	@echo "==> test: make sam-local in the background (.local/sam/test.log): engine, base image, every events/ file and route"
-	@mkdir -p .local/sam .local/pytest $(CALLS); \
+	@mkdir -p .local/sam $(CALLS); temp=$$(mktemp -d /tmp/askproai-pytest.XXXXXX); \
 	{ $(PY) -m localdev.sam_local prepare && $(SAM_LOCAL_BESIDE_PYTEST) $(PY) -m localdev.sam_local --jobs 2; } \
 		> .local/sam/test.log 2>&1 & sam_local=$$!; \
 	echo "==> test: pytest on unit, localdev, assets, packaging, component, contract, artifact in the background (.local/pytest-rest.log)"; \
 	TEST_AWS_CALL_LOG=$(CALLS)/rest.jsonl $(VENV)/bin/pytest tests --ignore=tests/e2e \
-		--basetemp=.local/pytest/rest > .local/pytest-rest.log 2>&1 & rest=$$!; \
+		--basetemp=$$temp/rest > .local/pytest-rest.log 2>&1 & rest=$$!; \
 	echo "==> test: pytest tests/e2e (the local stack end to end)"; \
 	TEST_AWS_CALL_LOG=$(CALLS)/e2e.jsonl $(VENV)/bin/pytest tests/e2e --ignore=$(LEAST_PRIVILEGE) \
-		--basetemp=.local/pytest/e2e; e2e=$$?; \
+		--basetemp=$$temp/e2e; e2e=$$?; \
 	wait $$rest; rest_status=$$?; \
 	echo "==> test: pytest on the other tests (ran beside tests/e2e):"; \
 	sed 's/^/    /' .local/pytest-rest.log; \
@@ -153,6 +154,7 @@ test:
 	wait $$sam_local; sam_local_status=$$?; \
 	echo "==> test: make sam-local (the real SAM CLI: every events/ file and every route; ran beside pytest):"; \
 	sed 's/^/    /' .local/sam/test.log; \
+	rm -rf $$temp; \
 	for status in $$e2e $$rest_status $$privilege $$sam_local_status; do [ $$status -eq 0 ] || exit $$status; done
 
 # The real `sam local invoke` for every events/ file and `sam local start-api` for every route, in
