@@ -43,7 +43,7 @@ from platform_monitoring.api.responses import ApiError, create_resolver, error_r
 from platform_monitoring.core.config import load_settings
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.wiring.alerting import build_alerting_service, build_delivery_history
-from platform_monitoring.wiring.events import report_failed_authentications
+from platform_monitoring.wiring.refusals import report_failed_authentications
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 

@@ -12,7 +12,7 @@ from platform_monitoring.core.config import load_settings
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.security.ingest import EventsIngest, InvalidEvents, SqsSecurityQueue
 from platform_monitoring.security.settings import EventsSettings
-from platform_monitoring.wiring.events import report_failed_authentications
+from platform_monitoring.wiring.refusals import report_failed_authentications
 
 settings = load_settings(EventsSettings.from_env)
 configure(settings.monitoring)

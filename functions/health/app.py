@@ -16,7 +16,7 @@ from platform_monitoring.health.settings import HealthSettings
 from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.observability.logging import monitoring_log
 from platform_monitoring.observability.metrics import recorder
-from platform_monitoring.wiring.events import report_failed_authentications
+from platform_monitoring.wiring.refusals import report_failed_authentications
 
 # Leave the function this much time to answer after the slowest check gives up.
 RESPONSE_MARGIN_SECONDS = 0.5

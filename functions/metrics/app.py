@@ -13,7 +13,7 @@ from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.observability.logging import monitoring_log
 from platform_monitoring.observability.metrics import recorder
 from platform_monitoring.observability.settings import MetricsSettings
-from platform_monitoring.wiring.events import report_failed_authentications
+from platform_monitoring.wiring.refusals import report_failed_authentications
 from redis.exceptions import RedisError
 
 settings = load_settings(MetricsSettings.from_env)

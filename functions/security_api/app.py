@@ -26,7 +26,7 @@ from platform_monitoring.security.addresses import normalise_ip
 from platform_monitoring.security.monitor import NotBlockable
 from platform_monitoring.security.settings import SecurityApiSettings
 from platform_monitoring.wiring.alerting import build_alerting_service
-from platform_monitoring.wiring.events import report_failed_authentications
+from platform_monitoring.wiring.refusals import report_failed_authentications
 from platform_monitoring.wiring.security import build_security_monitor
 
 MAX_HOURS = 24 * 365

@@ -13,7 +13,7 @@ from platform_monitoring.observability.invocation import configure, instrument
 from platform_monitoring.observability.logging import correlation_id_from
 from platform_monitoring.webhooks.ingest import SqsEventQueue, WebhookIngest
 from platform_monitoring.webhooks.settings import StripeWebhookSettings
-from platform_monitoring.wiring.events import report_failed_authentications
+from platform_monitoring.wiring.refusals import report_failed_authentications
 
 settings = load_settings(StripeWebhookSettings.from_env)
 configure(settings.monitoring)

@@ -3,7 +3,7 @@
 A wrong or missing secret (401 unauthorized) and a missing, malformed or wrong signature (400) are
 failed authentications: `create_resolver` hands each to the reporters registered here, and the
 functions register one that queues a `failed_authentication` security event
-(wiring/events.py report_failed_authentications), so a source that keeps guessing gets blocked like
+(wiring/refusals.py report_failed_authentications), so a source that keeps guessing gets blocked like
 one that keeps failing logins. An expired signature is not counted: a clock problem, not a guess.
 """
 

@@ -3,7 +3,8 @@
 from platform_monitoring.wiring.events import track
 track({"type": "failed_login", "ip": request_ip, "user_id": user.id})
 
-and `report_failed_authentications()`: the API functions' refused secrets and signatures, queued the same way.
+and the reporter of the API functions' refused secrets and signatures, queued the same way
+(registered at cold start by wiring/refusals.py, built at the first refusal).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from platform_monitoring.api.refusals import on_failed_authentication
 from platform_monitoring.core import clients
 from platform_monitoring.core.masking import mask_text
 from platform_monitoring.observability.logging import monitoring_log
@@ -99,8 +99,7 @@ class FailedAuthenticationReporter:
 
 class _QueueOnFirstSend:
     """The SQS queue built when the first refusal is reported, not at cold start: an API function
-    that refuses nothing never imports boto3 for it (Metrics' cold start: 0.46 -> see make bench
-    part 2, where this was measured; its goal is 0.35)."""
+    that refuses nothing never builds an SQS client for it."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -113,16 +112,21 @@ class _QueueOnFirstSend:
 
 
 _reporter: FailedAuthenticationReporter | None = None
+_unconfigured_said = False
 
 
-def report_failed_authentications(settings: SecuritySettings | None = None) -> None:
-    """Call at a function's cold start: its refused secrets and signatures become security events.
-    Without SECURITY_EVENTS_QUEUE_URL nothing is reported (and that is logged once)."""
-    global _reporter  # noqa: PLW0603 - one reporter (and SQS client) per Lambda instance
+def failed_authentication_reporter(settings: SecuritySettings | None = None) -> FailedAuthenticationReporter | None:
+    """The process's reporter of refused credentials (wiring/refusals.py asks for it at the first
+    refusal). Without SECURITY_EVENTS_QUEUE_URL there is none (and that is logged once)."""
+    global _reporter, _unconfigured_said  # noqa: PLW0603 - one reporter (and SQS client) per Lambda instance
     if _reporter is None:
         settings = settings or SecuritySettings.from_env()
         if not settings.queue_url:
-            monitoring_log.warning(f"{SECURITY_EVENTS_QUEUE_URL} is not set: failed authentications are not counted")
-            return
+            if not _unconfigured_said:
+                monitoring_log.warning(
+                    f"{SECURITY_EVENTS_QUEUE_URL} is not set: failed authentications are not counted"
+                )
+                _unconfigured_said = True
+            return None
         _reporter = FailedAuthenticationReporter(_QueueOnFirstSend(settings.queue_url))
-    on_failed_authentication(_reporter)
+    return _reporter
