@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from bench.__main__ import BENCH_PARTS, chosen_parts
@@ -18,3 +20,12 @@ def test_named_parts_run_in_the_runs_order() -> None:
 def test_an_unknown_part_is_refused_with_the_range() -> None:
     with pytest.raises(SystemExit, match="no part 11 \\(1 to 10\\)"):
         chosen_parts("2 11")
+
+
+def test_every_part_names_a_function_that_exists() -> None:
+    for what, target in BENCH_PARTS.values():
+        if isinstance(target, str):
+            module, function = target.split(":")
+            assert callable(getattr(importlib.import_module(module), function)), (what, target)
+        else:
+            assert callable(target), what
