@@ -54,6 +54,8 @@ _VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"{_START}(AKIA|ASIA)[0-9A-Z]{{16}}(?![A-Za-z0-9])"), MASK),
     (re.compile(r"(?ai)\b([a-z][a-z0-9+.\-]*://)[^/\s@]+@"), r"\1" + MASK + "@"),
     (re.compile(r"(?i)(hooks\.slack\.com/services/)[A-Za-z0-9/_\-]+"), r"\1" + MASK),
+    # Slack's bot, user, app and refresh tokens (xoxb-..., xoxp-..., xoxe.xoxp-...) keep their kind.
+    (re.compile(rf"{_START}(xox[abeoprs](?:\.xox[abeoprs])?)-[0-9A-Za-z-]{{10,}}"), r"\1-" + MASK),
     (
         re.compile(
             # the key: a sensitive word, alone or inside a snake, kebab or camel name (db_password,

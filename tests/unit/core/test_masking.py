@@ -82,6 +82,8 @@ def test_luhn() -> None:
         ("redis://:hunter2@cache.internal:6379/0", "hunter2"),
         ("mysql://app:p4ss@db:3306/app", "p4ss"),
         ("https://hooks.slack.com/services/T000/B000/XXXXSECRET", "XXXXSECRET"),
+        ("slack said invalid_auth for xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp", "AbCdEfGhIjKlMnOp"),
+        ("refresh xoxe.xoxp-1-Mi0yLTExMTE-abcdef123456", "Mi0yLTExMTE"),
         ("login failed password=hunter2&user=bob", "hunter2"),
         ('{"api_key": "abc123"} in text', "abc123"),
         ("https://publickey@o1.ingest.sentry.io/42", "publickey"),

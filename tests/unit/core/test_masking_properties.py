@@ -131,6 +131,13 @@ SECRETS: st.SearchStrategy[Planted] = st.one_of(
         st.sampled_from(["cache.internal:6379", "db", "127.0.0.1"]),
     ),
     st.builds(
+        lambda kind, workspace, user, token: Planted(f"{kind}-{workspace}-{user}-{token}", (token,)),
+        st.sampled_from(["xoxb", "xoxp", "xoxa", "xoxe.xoxp"]),
+        st.text(alphabet=string.digits, min_size=10, max_size=13),
+        st.text(alphabet=string.digits, min_size=10, max_size=13),
+        _random(16, 32),
+    ),
+    st.builds(
         lambda team, bot, token: Planted(
             f"https://hooks.slack.com/services/T{team}/B{bot}/{token}", (f"B{bot}/{token}", token)
         ),
