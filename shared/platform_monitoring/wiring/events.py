@@ -10,7 +10,7 @@ and the reporter of the API functions' refused secrets and signatures, queued th
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -97,20 +97,6 @@ class FailedAuthenticationReporter:
             )
 
 
-class _QueueOnFirstSend:
-    """The SQS queue built when the first refusal is reported, not at cold start: an API function
-    that refuses nothing never builds an SQS client for it."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._queue: SqsSecurityQueue | None = None
-
-    def send_events(self, events: Sequence[SecurityEvent]) -> list[str]:
-        if self._queue is None:
-            self._queue = SqsSecurityQueue(clients.sqs_client(REFUSAL_REPORT_TIMEOUT_SECONDS), self.url)
-        return self._queue.send_events(events)
-
-
 _reporter: FailedAuthenticationReporter | None = None
 _unconfigured_said = False
 
@@ -128,5 +114,7 @@ def failed_authentication_reporter(settings: SecuritySettings | None = None) -> 
                 )
                 _unconfigured_said = True
             return None
-        _reporter = FailedAuthenticationReporter(_QueueOnFirstSend(settings.queue_url))
+        # Built at the first refusal (wiring/refusals.py), which sends at once: the client is built here.
+        client = clients.sqs_client(REFUSAL_REPORT_TIMEOUT_SECONDS)
+        _reporter = FailedAuthenticationReporter(SqsSecurityQueue(client, settings.queue_url))
     return _reporter
