@@ -157,17 +157,77 @@ elif isinstance(response, dict) and "batchItemFailures" in response:
     answer = f"{{len(response['batchItemFailures'])}} batch item failure(s)"
 else:
     answer = "returned"
-print(json.dumps({{"seconds": seconds, "answer": answer}}))
+import sysconfig  # after the clock: which installed modules the function ended with (its library floor)
+installed = tuple({{sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}})
+libraries = sorted(name for name, module in list(sys.modules.items())
+                   if (getattr(module, "__file__", None) or "").startswith(installed))
+print(json.dumps({{"seconds": seconds, "answer": answer, "libraries": libraries}}))
+"""
+
+# The library floor: a fresh process importing exactly the installed modules a function ended with
+# (its third-party libraries, lazily loaded ones included), nothing of the bundle, no event. What a
+# function takes beyond it is the bundle's own: its modules, building its clients, its first event.
+LIBRARY_FLOOR = """
+import importlib, importlib.abc, json, sys, time
+class NotInLambda(importlib.abc.MetaPathFinder):
+    blocked = frozenset({blocked!r})
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.blocked:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (not in the Lambda's packages)", name=name)
+        return None
+sys.meta_path.insert(0, NotInLambda())
+started = time.perf_counter()
+for name in {libraries!r}:
+    importlib.import_module(name)
+print(json.dumps({{"seconds": time.perf_counter() - started}}))
+"""
+
+# The first AWS client of a process, built by botocore's stock loader and by the bundle's
+# (core/clients.py: told which services exist instead of listing botocore/data).
+FIRST_CLIENT = """
+import json, os, sys, time
+os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
+import botocore.loaders, botocore.session
+from platform_monitoring.core import clients
+started = time.perf_counter()
+if {stock!r}:
+    botocore.session.get_session().create_client("sqs")
+else:
+    clients.sqs_client(1.0)
+print(json.dumps({{"seconds": time.perf_counter() - started}}))
 """
 
 
+def _timed(script: str, env: dict[str, str]) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
 def cold_start(code: Path, event: Path, naive: bool, env: dict[str, str]) -> tuple[float, str]:
+    seconds, answer, _ = cold_start_with_libraries(code, event, naive, env)
+    return seconds, answer
+
+
+def cold_start_with_libraries(
+    code: Path, event: Path, naive: bool, env: dict[str, str]
+) -> tuple[float, str, list[str]]:
+    """Seconds to the first answer, the answer, and the installed modules the process ended with."""
     script = COLD_START.format(
         naive=NAIVE_IMPORTS if naive else "", code=str(code), event=str(event), blocked=_blocked()
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    return float(result["seconds"]), str(result["answer"])
+    result = _timed(script, env)
+    return float(result["seconds"]), str(result["answer"]), list(result["libraries"])
+
+
+def library_floor(libraries: list[str]) -> float:
+    return float(
+        _timed(LIBRARY_FLOOR.format(libraries=libraries, blocked=_blocked()), {"PATH": os.environ["PATH"]})["seconds"]
+    )
+
+
+def first_client(stock: bool) -> float:
+    return float(_timed(FIRST_CLIENT.format(stock=stock), {"PATH": os.environ["PATH"]})["seconds"])
 
 
 @functools.cache
@@ -211,15 +271,26 @@ def bench_cold_starts(shell: dict[str, str]) -> None:
             t for t, _ in (cold_start(hello_code, hello_event, False, hello_env) for _ in range(5))
         )
         print(f"  {'Powertools hello-world':<25} {hello * 1000:7.1f} ms  (Logger + REST resolver: the yardstick)")
+        stock, known = (statistics.median(first_client(kind) for _ in range(5)) for kind in (True, False))
+        print(
+            f"  first AWS client: botocore's stock loader {stock * 1000:.1f} ms, the bundle's (services known)"
+            f" {known * 1000:.1f} ms, {known / stock:.2f}x"
+        )
         for logical_id, (folder, event_name) in FUNCTION_EVENTS.items():
             env = {"PATH": os.environ["PATH"], **stack.environment(logical_id), "LOG_LEVEL_MONITORING": "warning"}
             code, event = ROOT / "functions" / folder, ROOT / "events" / event_name
-            ours = [cold_start(code, event, False, env) for _ in range(5)]
+            ours = [cold_start_with_libraries(code, event, False, env) for _ in range(5)]
             naive = [cold_start(code, event, True, env) for _ in range(5)]
-            o, n = statistics.median(t for t, _ in ours), statistics.median(t for t, _ in naive)
+            floor = statistics.median(library_floor(ours[0][2]) for _ in range(5))
+            o, n = statistics.median(t for t, _, _ in ours), statistics.median(t for t, _ in naive)
             print(
                 f"  {logical_id:<25} {o * 1000:7.1f} ms  naive baseline {n * 1000:7.1f} ms  ratio {o / n:.2f}"
                 f"   {o / hello:.2f}x hello-world   (answer: {ours[0][1]})"
+            )
+            print(
+                f"  {'':<25} library floor {floor * 1000:6.1f} ms ({floor / hello:.2f}x hello-world,"
+                f" {floor / n:.2f} of naive): {len(ours[0][2])} installed modules;"
+                f" the bundle's own code and first event {(o - floor) * 1000:.0f} ms"
             )
             goal = NAIVE_GOALS.get(logical_id, NAIVE_GOAL)
             summary.record(f"cold start {logical_id} vs naive imports", f"{o / n:.2f}", f"<= {goal}", o / n <= goal)
