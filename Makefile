@@ -199,7 +199,7 @@ check-config: install
 	$(PY) scripts/check_config.py $(if $(CONFIG_ENV),--config-env $(CONFIG_ENV)) $(if $(ENV_FILE),--env-file $(ENV_FILE))
 
 # BENCH_PARTS="2 9": those parts only (numbered as bench/__main__.py's docstring lists them).
-bench: install services
+bench: install services prometheus
 	@echo "==> bench: concurrency, cold-start, round-trip and load figures (each part says when it starts)"
 	$(PY) -m bench
 
