@@ -6,7 +6,10 @@ Logic receives these (or fakes of them) instead of building clients itself.
 from __future__ import annotations
 
 import functools
+import gzip
+import json
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from platform_monitoring.core.settings import DatabaseSettings, RedisSettings, StripeSettings
@@ -75,14 +78,28 @@ def stripe_client(settings: StripeSettings, timeout: float) -> stripe.StripeClie
 
 @functools.cache
 def _botocore_session() -> Any:
+    """botocore's session with a loader that reads the same data faster (make bench part 2 prints the
+    first AWS client beside botocore's stock loader: 0.6-0.7x of it here, on every AWS-using function's
+    cold start). The models and endpoints still come from botocore's own data files."""
     import botocore.loaders  # noqa: PLC0415
     import botocore.session  # noqa: PLC0415
 
+    class PlainJSONFileLoader(botocore.loaders.JSONFileLoader):
+        """botocore's JSON file loader without object_pairs_hook=OrderedDict: a plain dict keeps the
+        file's order as well, and decoding the 1.2 MB endpoints.json is about twice as fast without it."""
+
+        def load_file(self, file_path: str) -> Any:
+            plain, packed = Path(f"{file_path}.json"), Path(f"{file_path}.json.gz")  # botocore's order
+            if plain.is_file():
+                return json.loads(plain.read_bytes())
+            if packed.is_file():
+                return json.loads(gzip.decompress(packed.read_bytes()))
+            return None
+
     class KnownServicesLoader(botocore.loaders.Loader):
-        """botocore's loader, told which services exist instead of finding out: the stock one lists
-        the 440 folders of botocore/data and stats their API versions before it loads the first
-        model, about 40 ms of every AWS-using function's cold start here (make bench, part 2). This
-        bundle calls the services of AWS_ATTEMPTS only; the models still come from botocore's data."""
+        """Told which services exist instead of finding out: the stock loader lists the 440 folders
+        of botocore/data and stats their API versions before it loads the first model. This bundle
+        calls the services of AWS_ATTEMPTS only."""
 
         def list_available_services(self, type_name: str) -> list[str]:
             return sorted(AWS_ATTEMPTS)
@@ -90,7 +107,9 @@ def _botocore_session() -> Any:
     session = botocore.session.get_session()
     stock = botocore.loaders.create_loader(session.get_config_variable("data_path"))
     # The same search paths (AWS_DATA_PATH, ~/.aws/models, botocore/data), in the same order.
-    loader = KnownServicesLoader(extra_search_paths=stock.search_paths, include_default_search_paths=False)
+    loader = KnownServicesLoader(
+        extra_search_paths=stock.search_paths, file_loader=PlainJSONFileLoader(), include_default_search_paths=False
+    )
     session.register_component("data_loader", loader)
     return session
 

@@ -3,10 +3,12 @@ instead of listing botocore/data, and still reads every model from botocore's ow
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+import botocore
 import botocore.exceptions
 import botocore.loaders
 import pytest
@@ -48,6 +50,17 @@ def test_the_search_paths_are_botocores_with_aws_data_path_first(
     paths = session.get_component("data_loader").search_paths
     stock = botocore.loaders.create_loader(str(tmp_path)).search_paths
     assert paths == stock and paths[0] == str(tmp_path)
+
+
+def test_the_file_loader_reads_what_botocores_reads_in_the_same_order(session: Any, tmp_path: Path) -> None:
+    ours, stock = session.get_component("data_loader").file_loader, botocore.loaders.JSONFileLoader()
+    data = Path(botocore.__file__).parent / "data"
+    for name in ("endpoints", "sqs/2012-11-05/service-2"):  # a .json file and a .json.gz one
+        loaded = ours.load_file(str(data / name))
+        assert type(loaded) is dict  # not botocore's OrderedDict, which is the slow part
+        # json.dumps writes keys in their order: equal text is equal data in the same order throughout
+        assert json.dumps(loaded) == json.dumps(stock.load_file(str(data / name)))
+    assert ours.load_file(str(tmp_path / "missing")) is None
 
 
 def test_every_service_the_library_asks_for_is_known() -> None:
