@@ -261,13 +261,16 @@ class Fault:
     answer: Answer | None
     hits: int = 0
     seen: list[str] = field(default_factory=list)  # the operations it took, for assertion messages
+    forward: bool = False  # the request reaches the server (it acts on it); only its answer is lost
+    limit: int | None = None  # the first `limit` matching requests only
 
 
 class HttpFaultProxy:
     """An HTTP/1.1 proxy to a real server that forwards everything except what a test told it to fail.
 
     `fail(answer, when=...)` answers matching requests with `answer` instead of forwarding them;
-    `hang(when=...)` holds them without an answer (the client's read timeout fires); `heal()` removes
+    `hang(when=...)` holds them without an answer (the client's read timeout fires); `lose_answers(when=...)`
+    forwards them and drops the answer (a write that landed, then a lost reply); `heal()` removes
     every fault. Each Fault counts its hits, so a test can prove its fault was met before it heals.
     """
 
@@ -292,6 +295,9 @@ class HttpFaultProxy:
                 fault = proxy._fault_for(request)
                 if fault is None:
                     self._reply(proxy._forward(request))
+                elif fault.forward:
+                    proxy._forward(request)
+                    self.close_connection = True  # closed without a reply: the client retries
                 elif fault.answer is None:
                     proxy._healed.wait(60)
                     self.close_connection = True
@@ -328,6 +334,11 @@ class HttpFaultProxy:
     def hang(self, when: Predicate = everything) -> Fault:
         return self._add(Fault(when, None))
 
+    def lose_answers(self, when: Predicate = everything, times: int = 1) -> Fault:
+        """Forward the first `times` matching requests and drop their answers: the server has acted on
+        each (a write landed), the client sees its connection closed and sends the request again."""
+        return self._add(Fault(when, None, forward=True, limit=times))
+
     def heal(self) -> None:
         """Forward everything again; held (hanging) requests are let go without an answer."""
         with self._lock:
@@ -343,7 +354,7 @@ class HttpFaultProxy:
     def _fault_for(self, request: ProxiedRequest) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.when(request):
+                if (fault.limit is None or fault.hits < fault.limit) and fault.when(request):
                     fault.hits += 1
                     fault.seen.append(request.operation or f"{request.method} {request.path}")
                     return fault

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,6 +38,11 @@ class BlockStore(Protocol):
     def end_block(self, ip: str, now_ms: int, by: str) -> Block | None: ...
 
 
+def _claimed_by(item: Any, claim: str) -> bool:
+    """Whether a DynamoDB item (None: none was returned) holds this write's claim."""
+    return isinstance(item, Mapping) and item.get("claim", {}).get("S") == claim
+
+
 def _replace(block: Block, **changes: Any) -> Block:
     return Block(**{**block.__dict__, **changes})
 
@@ -64,12 +70,22 @@ class DynamoBlockStore:
         self.windows_table = windows_table
 
     def add_occurrences(self, event: SecurityEvent, rules: tuple[WindowRule, ...], expires_at: int) -> bool:
+        # Each call writes its own claim: when botocore retries a write whose answer was lost (it
+        # landed), the condition fails on this call's own items, and the claim tells them apart from
+        # an earlier delivery's (otherwise the event would count nowhere: a lost registration).
+        claim = uuid.uuid4().hex
         items = [
             {
                 "Put": {
                     "TableName": self.windows_table,
-                    "Item": {"pk": {"S": pk}, "sk": {"S": sk}, "expires_at": {"N": str(expires_at)}},
+                    "Item": {
+                        "pk": {"S": pk},
+                        "sk": {"S": sk},
+                        "expires_at": {"N": str(expires_at)},
+                        "claim": {"S": claim},
+                    },
                     "ConditionExpression": "attribute_not_exists(pk)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             }
             for pk, sk in window_keys(event, rules)
@@ -79,12 +95,13 @@ class DynamoBlockStore:
                 self._client.put_item(**items[0]["Put"])  # type: ignore[arg-type]
             else:
                 self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
+        except self._client.exceptions.ConditionalCheckFailedException as error:
+            return _claimed_by(error.response.get("Item"), claim)
         except self._client.exceptions.TransactionCanceledException as error:
-            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-            if "ConditionalCheckFailed" in reasons:
-                return False
+            reasons = error.response.get("CancellationReasons", [])
+            if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+                # All or nothing: one of its items holding this claim means the whole write landed.
+                return any(_claimed_by(reason.get("Item"), claim) for reason in reasons)
             raise
         return True
 
