@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from platform_monitoring.core.dynamo import count_after
+from platform_monitoring.core.dynamo import CLAIM, cancelled_by_own_claim, count_after, new_claim
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -350,7 +350,10 @@ class DynamoAlertStore:
             return self._values({"pk": event_key(alert_id), "sk": event_sort_key(at_ms), "expires_at": expires_at})
 
         if occurrence_id is not None and n == 1:
-            marker = self._values({"pk": seen_key(alert_id), "sk": occurrence_id, "expires_at": expires_at})
+            claim = new_claim()  # core/dynamo.py: a retry that meets its own write still counts
+            marker = self._values(
+                {"pk": seen_key(alert_id), "sk": occurrence_id, "expires_at": expires_at, CLAIM: claim}
+            )
             try:
                 self._client.transact_write_items(
                     TransactItems=[
@@ -359,16 +362,17 @@ class DynamoAlertStore:
                                 "TableName": self.windows_table,
                                 "Item": marker,
                                 "ConditionExpression": "attribute_not_exists(pk)",
+                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                             }
                         },
                         {"Put": {"TableName": self.windows_table, "Item": item()}},
                     ]
                 )
             except self._client.exceptions.TransactionCanceledException as error:
-                reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
-                if "ConditionalCheckFailed" in reasons:
-                    return False
-                raise
+                own = cancelled_by_own_claim(error, claim)
+                if own is None:
+                    raise
+                return own
             return True
         if n == 1:
             self._client.put_item(TableName=self.windows_table, Item=item())

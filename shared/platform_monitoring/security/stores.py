@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from platform_monitoring.core.dynamo import count_after
+from platform_monitoring.core.dynamo import CLAIM, cancelled_by_own_claim, count_after, holds_claim, new_claim
 from platform_monitoring.security.events import SecurityEvent
 from platform_monitoring.security.rules import DAY, Block, WindowRule
 
@@ -38,11 +37,6 @@ class BlockStore(Protocol):
     def end_block(self, ip: str, now_ms: int, by: str) -> Block | None: ...
 
 
-def _claimed_by(item: Any, claim: str) -> bool:
-    """Whether a DynamoDB item (None: none was returned) holds this write's claim."""
-    return isinstance(item, Mapping) and item.get("claim", {}).get("S") == claim
-
-
 def _replace(block: Block, **changes: Any) -> Block:
     return Block(**{**block.__dict__, **changes})
 
@@ -70,10 +64,7 @@ class DynamoBlockStore:
         self.windows_table = windows_table
 
     def add_occurrences(self, event: SecurityEvent, rules: tuple[WindowRule, ...], expires_at: int) -> bool:
-        # Each call writes its own claim: when botocore retries a write whose answer was lost (it
-        # landed), the condition fails on this call's own items, and the claim tells them apart from
-        # an earlier delivery's (otherwise the event would count nowhere: a lost registration).
-        claim = uuid.uuid4().hex
+        claim = new_claim()  # core/dynamo.py: a retry that meets its own write still counts
         items = [
             {
                 "Put": {
@@ -82,7 +73,7 @@ class DynamoBlockStore:
                         "pk": {"S": pk},
                         "sk": {"S": sk},
                         "expires_at": {"N": str(expires_at)},
-                        "claim": {"S": claim},
+                        CLAIM: {"S": claim},
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -96,13 +87,12 @@ class DynamoBlockStore:
             else:
                 self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
         except self._client.exceptions.ConditionalCheckFailedException as error:
-            return _claimed_by(error.response.get("Item"), claim)
+            return holds_claim(error.response.get("Item"), claim)
         except self._client.exceptions.TransactionCanceledException as error:
-            reasons = error.response.get("CancellationReasons", [])
-            if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
-                # All or nothing: one of its items holding this claim means the whole write landed.
-                return any(_claimed_by(reason.get("Item"), claim) for reason in reasons)
-            raise
+            own = cancelled_by_own_claim(error, claim)
+            if own is None:
+                raise
+            return own
         return True
 
     def remove_occurrences(self, event: SecurityEvent, rules: tuple[WindowRule, ...]) -> None:
