@@ -133,8 +133,9 @@ def not_in_lambda() -> list[str]:
     )
 
 
-COLD_START = """
-import importlib.abc, json, sys, time
+# Both scripts below start by refusing what a deployed function would not find (_blocked()).
+NOT_IN_LAMBDA = """
+import importlib, importlib.abc, json, sys, time
 class NotInLambda(importlib.abc.MetaPathFinder):
     blocked = frozenset({blocked!r})
     def find_spec(self, name, path=None, target=None):
@@ -142,7 +143,9 @@ class NotInLambda(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {{name!r}} (not in the Lambda's packages)", name=name)
         return None
 sys.meta_path.insert(0, NotInLambda())
-started, cpu_started = time.perf_counter(), time.process_time()
+"""
+
+COLD_START = NOT_IN_LAMBDA + """started, cpu_started = time.perf_counter(), time.process_time()
 {naive}
 sys.path.insert(0, {code!r})
 import app
@@ -169,16 +172,7 @@ print(json.dumps({{"seconds": seconds, "cpu_seconds": cpu_seconds, "answer": ans
 # The library floor: a fresh process importing exactly the installed modules a function ended with
 # (its third-party libraries, lazily loaded ones included), nothing of the bundle, no event. What a
 # function takes beyond it is the bundle's own: its modules, building its clients, its first event.
-LIBRARY_FLOOR = """
-import importlib, importlib.abc, json, sys, time
-class NotInLambda(importlib.abc.MetaPathFinder):
-    blocked = frozenset({blocked!r})
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in self.blocked:
-            raise ModuleNotFoundError(f"No module named {{name!r}} (not in the Lambda's packages)", name=name)
-        return None
-sys.meta_path.insert(0, NotInLambda())
-started = time.perf_counter()
+LIBRARY_FLOOR = NOT_IN_LAMBDA + """started = time.perf_counter()
 for name in {libraries!r}:
     importlib.import_module(name)
 print(json.dumps({{"seconds": time.perf_counter() - started}}))
