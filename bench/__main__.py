@@ -145,7 +145,9 @@ class NotInLambda(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, NotInLambda())
 """
 
-COLD_START = NOT_IN_LAMBDA + """started, cpu_started = time.perf_counter(), time.process_time()
+COLD_START = (
+    NOT_IN_LAMBDA
+    + """started, cpu_started = time.perf_counter(), time.process_time()
 {naive}
 sys.path.insert(0, {code!r})
 import app
@@ -168,15 +170,19 @@ libraries = sorted(name for name, module in list(sys.modules.items())
                    if (getattr(module, "__file__", None) or "").startswith(installed))
 print(json.dumps({{"seconds": seconds, "cpu_seconds": cpu_seconds, "answer": answer, "libraries": libraries}}))
 """
+)
 
 # The library floor: a fresh process importing exactly the installed modules a function ended with
 # (its third-party libraries, lazily loaded ones included), nothing of the bundle, no event. What a
 # function takes beyond it is the bundle's own: its modules, building its clients, its first event.
-LIBRARY_FLOOR = NOT_IN_LAMBDA + """started = time.perf_counter()
+LIBRARY_FLOOR = (
+    NOT_IN_LAMBDA
+    + """started = time.perf_counter()
 for name in {libraries!r}:
     importlib.import_module(name)
 print(json.dumps({{"seconds": time.perf_counter() - started}}))
 """
+)
 
 # The first AWS client of a process, built by botocore's stock loader and by the bundle's
 # (core/clients.py: told which services exist, and JSON decoded without OrderedDict).
