@@ -203,8 +203,11 @@ def lambda_handler(event, context):
     action = event.get("action")
     if action == "fail":
         raise ValueError("asked to fail")
+    slept = None
     if action == "sleep":
+        began = time.time()
         time.sleep(event["seconds"])
+        slept = [began, time.time()]  # when this invocation slept (the pool test: did they overlap?)
     if action == "exit":
         os._exit(3)
     if action == "env":
@@ -219,6 +222,7 @@ def lambda_handler(event, context):
         "remaining_ms": context.get_remaining_time_in_millis(),
         "greeting": GREETING,
         "sys_path": sys.path[:3],
+        "slept": slept,
     }
 
 
