@@ -118,44 +118,61 @@ test artifact: export ARTIFACT_BUILD_DIR = $(CURDIR)/.aws-sam/build
 artifact: build
 	$(VENV)/bin/pytest tests/artifact
 
-# `make test` in three stages, each as parallel as this machine's two cores allow:
+# `make test`, as parallel as this machine's two cores allow:
 # 1. the venvs, the services and Prometheus at once (make -j, output kept per target);
-# 2. lint, types, checkov and the build, two at a time;
-# 3. three things at once: pytest on tests/e2e (on screen), pytest on every other test (its output in
-#    .local/pytest-rest.log, printed after), and `make sam-local` (engine install and base image
-#    build on a fresh machine, then every events/ file and route, 2 invokes at a time; its output in
-#    .local/sam/test.log, printed after). The two sessions and sam-local use disjoint Redis
-#    databases (tests/conftest.py; sam-local 3) and MySQL databases, and each session logs its AWS
-#    calls apart; then the least-privilege check judges both sessions' calls together. Their temporary
-#    directories are outside the repository (the wheel test proves it installs from outside it).
-#    Anything failing fails the run.
+# 2. from then on, in the background: pytest on tests/e2e (the longest part, mostly waiting on the
+#    local stack; .local/pytest-e2e.log, printed after) with its OpenAPI contract test in a session of
+#    its own (.local/pytest-contract.log; its own stack, Redis database 1 and MySQL database), and the
+#    SAM engine and base image (`sam_local prepare`: docker.io and the image on a fresh machine);
+# 3. beside them, lint, types, checkov and the build, two at a time; when they pass, `make sam-local`
+#    in the background (every events/ file and route, 2 invokes at a time; .local/sam/test.log) and
+#    pytest on every other test on screen (the artifact tests need the build). A failed check stops
+#    the end-to-end session at once (SIGINT: its fixtures stop their servers).
+# The sessions and sam-local use disjoint Redis databases (tests/conftest.py; sam-local 3) and MySQL
+# databases, and each session logs its AWS calls apart; then the least-privilege check judges both
+# sessions' calls together. Their temporary directories are outside the repository (the wheel test
+# proves it installs from outside it). Anything failing fails the run.
 SAM_LOCAL_BESIDE_PYTEST := REDIS_URL=redis://127.0.0.1:6379/3 DB_DATABASE=askproai_sam_local
 PARALLEL := $(MAKE) --no-print-directory --output-sync=target
 CALLS := .local/aws-calls
 LEAST_PRIVILEGE := tests/e2e/test_least_privilege.py
+# A quarter of tests/e2e's time (schemathesis' generated requests): in a session of its own.
+CONTRACT := tests/e2e/test_openapi_contract.py
 test:
 	@$(PARALLEL) -j4 install services prometheus $(CHECKOV_VENV)/.installed
-	@$(PARALLEL) -j2 lint types checkov build
-	@echo "==> test: make sam-local in the background (.local/sam/test.log): engine, base image, every events/ file and route"
 	@mkdir -p .local/sam $(CALLS); temp=$$(mktemp -d /tmp/askproai-pytest.XXXXXX); \
-	{ $(PY) -m localdev.sam_local prepare && $(SAM_LOCAL_BESIDE_PYTEST) $(PY) -m localdev.sam_local --jobs 2; } \
-		> .local/sam/test.log 2>&1 & sam_local=$$!; \
-	echo "==> test: pytest on unit, localdev, assets, packaging, component, contract, artifact in the background (.local/pytest-rest.log)"; \
-	TEST_AWS_CALL_LOG=$(CALLS)/rest.jsonl $(VENV)/bin/pytest tests --ignore=tests/e2e \
-		--basetemp=$$temp/rest > .local/pytest-rest.log 2>&1 & rest=$$!; \
-	echo "==> test: pytest tests/e2e (the local stack end to end)"; \
-	TEST_AWS_CALL_LOG=$(CALLS)/e2e.jsonl $(VENV)/bin/pytest tests/e2e --ignore=$(LEAST_PRIVILEGE) \
-		--basetemp=$$temp/e2e; e2e=$$?; \
-	wait $$rest; rest_status=$$?; \
-	echo "==> test: pytest on the other tests (ran beside tests/e2e):"; \
-	sed 's/^/    /' .local/pytest-rest.log; \
-	echo "==> test: least privilege, on the AWS calls of both sessions"; \
-	TEST_AWS_CALL_LOGS_OF="$(CALLS)/e2e.jsonl $(CALLS)/rest.jsonl" $(VENV)/bin/pytest $(LEAST_PRIVILEGE); privilege=$$?; \
-	wait $$sam_local; sam_local_status=$$?; \
+	echo "==> test: pytest tests/e2e in the background from now on, in two sessions (.local/pytest-e2e.log, .local/pytest-contract.log)"; \
+	TEST_AWS_CALL_LOG=$(CALLS)/e2e.jsonl $(VENV)/bin/pytest tests/e2e --ignore=$(LEAST_PRIVILEGE) --ignore=$(CONTRACT) \
+		--basetemp=$$temp/e2e > .local/pytest-e2e.log 2>&1 & e2e=$$!; \
+	TEST_AWS_CALL_LOG=$(CALLS)/contract.jsonl $(VENV)/bin/pytest $(CONTRACT) \
+		--basetemp=$$temp/contract > .local/pytest-contract.log 2>&1 & contract=$$!; \
+	echo "==> test: the SAM engine and base image in the background (.local/sam/test.log)"; \
+	$(PY) -m localdev.sam_local prepare > .local/sam/test.log 2>&1 & prepare=$$!; \
+	$(PARALLEL) -j2 lint types checkov build; checks=$$?; \
+	wait $$prepare; prepared=$$?; \
+	if [ $$checks -eq 0 ] && [ $$prepared -eq 0 ]; then \
+		echo "==> test: make sam-local in the background (.local/sam/test.log): every events/ file and route"; \
+		$(SAM_LOCAL_BESIDE_PYTEST) $(PY) -m localdev.sam_local --jobs 2 >> .local/sam/test.log 2>&1 & sam_local=$$!; \
+		echo "==> test: pytest on unit, localdev, assets, packaging, component, contract, artifact (beside tests/e2e)"; \
+		TEST_AWS_CALL_LOG=$(CALLS)/rest.jsonl $(VENV)/bin/pytest tests --ignore=tests/e2e --basetemp=$$temp/rest; \
+		rest=$$?; wait $$sam_local; sam_local_status=$$?; \
+	else \
+		echo "==> test: a check or the SAM engine failed: stopping tests/e2e"; kill -INT $$e2e $$contract; \
+		rest=1; sam_local_status=$$prepared; \
+	fi; \
+	wait $$e2e; e2e_status=$$?; wait $$contract; contract_status=$$?; \
+	echo "==> test: pytest tests/e2e (ran beside everything above):"; \
+	sed 's/^/    /' .local/pytest-e2e.log; \
+	echo "==> test: pytest $(CONTRACT) (its own session, beside the others):"; \
+	sed 's/^/    /' .local/pytest-contract.log; \
+	echo "==> test: least privilege, on the AWS calls of the three sessions"; \
+	TEST_AWS_CALL_LOGS_OF="$(CALLS)/e2e.jsonl $(CALLS)/contract.jsonl $(CALLS)/rest.jsonl" \
+		$(VENV)/bin/pytest $(LEAST_PRIVILEGE); privilege=$$?; \
 	echo "==> test: make sam-local (the real SAM CLI: every events/ file and every route; ran beside pytest):"; \
 	sed 's/^/    /' .local/sam/test.log; \
 	rm -rf $$temp; \
-	for status in $$e2e $$rest_status $$privilege $$sam_local_status; do [ $$status -eq 0 ] || exit $$status; done
+	for status in $$checks $$e2e_status $$contract_status $$rest $$privilege $$sam_local_status; do \
+		[ $$status -eq 0 ] || exit $$status; done
 
 # The real `sam local invoke` for every events/ file and `sam local start-api` for every route, in
 # Lambda containers, against moto, localstripe, Redis and MySQL. Installs Debian's docker.io and
