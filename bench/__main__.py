@@ -187,9 +187,9 @@ print(json.dumps({{"seconds": time.perf_counter() - started}}))
 # The first AWS client of a process, built by botocore's stock loader and by the bundle's
 # (core/clients.py: told which services exist, and JSON decoded without OrderedDict).
 FIRST_CLIENT = """
-import json, os, sys, time
+import json, os, time
 os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
-import botocore.loaders, botocore.session
+import botocore.session
 from platform_monitoring.core import clients
 started = time.perf_counter()
 if {stock!r}:
@@ -208,9 +208,9 @@ def _timed(script: str, env: dict[str, str]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Start:
-    """One cold start: wall seconds to the first answer, the CPU seconds it used (steadier on a shared
-    machine: another tenant's load stretches the wall clock, not the work), its answer, and the
-    installed modules the process ended with."""
+    """One cold start: wall seconds to the first answer, the CPU seconds it used (when the two agree,
+    the start is CPU-bound: on Lambda its memory size, which sets its CPU share, scales it), its
+    answer, and the installed modules the process ended with."""
 
     seconds: float
     cpu_seconds: float
@@ -334,11 +334,10 @@ def _first_event(path: Path, env: dict[str, str], scratch: str) -> Path:
     event = json.loads(path.read_text(encoding="utf-8"))
     if "stripe" not in str(event.get("path", "")):
         return path
-    from localdev.stripe_sign import resign
+    from localdev.stripe_sign import first_secret, resign
 
-    secret = env["STRIPE_WEBHOOK_SECRET"].split(",")[0].strip()
     signed = Path(scratch) / path.name
-    signed.write_text(json.dumps(resign(event, secret, new_id=True)), encoding="utf-8")
+    signed.write_text(json.dumps(resign(event, first_secret(env["STRIPE_WEBHOOK_SECRET"]), new_id=True)), "utf-8")
     return signed
 
 

@@ -29,9 +29,14 @@ from localdev.template import load_dotenv
 SIGNATURE_HEADER = "Stripe-Signature"
 
 
+def first_secret(value: str) -> str:
+    """The first of STRIPE_WEBHOOK_SECRET's comma-separated secrets (the one Stripe signs with now)."""
+    return next((part.strip() for part in value.split(",") if part.strip()), "")
+
+
 def webhook_secret(root: Path = PROJECT_ROOT) -> str:
     value = os.environ.get("STRIPE_WEBHOOK_SECRET") or load_dotenv(root / ".env").get("STRIPE_WEBHOOK_SECRET", "")
-    secret = next((part.strip() for part in value.split(",") if part.strip()), "")
+    secret = first_secret(value)
     if not secret:
         raise SystemExit("STRIPE_WEBHOOK_SECRET is not set (in the shell, .env or .env.example)")
     return secret
